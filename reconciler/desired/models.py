@@ -1,0 +1,424 @@
+"""Desired-state models: what a team writes in ``desired-state/*.yaml``.
+
+Every model is frozen and forbids unknown keys, so a typo is an error with a position, never a
+silently ignored setting. Secrets are never values here: only the *names* of environment
+variables that hold them (``token_env: SCIM_TOKEN``).
+
+Naming: settings of the reconciler itself are ``snake_case`` (``delete_after``, ``token_env``);
+SCIM attributes keep their SCIM spelling (``userName``, ``name.givenName``, ``emails``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GENESYS_USER = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+Urn = Annotated[str, StringConstraints(pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$")]
+DURATION = re.compile(r"^(\d+)([hdw])$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- tenant.yaml
+
+
+class Profile(StrEnum):
+    generic = "generic"
+    goto = "goto"
+    genesys = "genesys"
+
+
+class AuthType(StrEnum):
+    none = "none"
+    bearer = "bearer"
+    oauth2_client_credentials = "oauth2_client_credentials"
+
+
+class Auth(Model):
+    """How to authenticate. Secrets are named by environment variable, never written here."""
+
+    type: AuthType = AuthType.none
+    token_env: EnvName | None = Field(
+        None, description="Environment variable holding the bearer token (type: bearer)."
+    )
+    token_url: str | None = Field(None, description="OAuth2 token endpoint (client credentials).")
+    client_id_env: EnvName | None = Field(None, description="Variable holding the client id.")
+    client_secret_env: EnvName | None = Field(
+        None, description="Variable holding the client secret."
+    )
+    scope: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Auth:
+        if self.type is AuthType.bearer and not self.token_env:
+            raise ValueError("auth type 'bearer' needs token_env: the variable holding the token")
+        if self.type is AuthType.oauth2_client_credentials:
+            missing = [
+                k
+                for k in ("token_url", "client_id_env", "client_secret_env")
+                if not getattr(self, k)
+            ]
+            if missing:
+                raise ValueError(
+                    "auth type 'oauth2_client_credentials' needs " + ", ".join(missing)
+                )
+        return self
+
+
+UserKey = Literal["externalId", "userName", "emails"]
+GroupKey = Literal["externalId", "displayName"]
+
+
+class Matching(Model):
+    """Ordered keys that pair a desired object with a live one; the first key that matches wins."""
+
+    users: list[UserKey] = Field(default_factory=lambda: ["externalId", "userName", "emails"])
+    groups: list[GroupKey] = Field(default_factory=lambda: ["externalId", "displayName"])
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _unique_nonempty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("name at least one matching key")
+        if len(set(v)) != len(v):
+            raise ValueError("each matching key may appear once")
+        return v
+
+
+class OwnershipMode(StrEnum):
+    ignore = "ignore"
+    report = "report"
+    suspend = "suspend"
+    delete = "delete"
+
+
+class Ownership(Model):
+    """What to do with live objects that desired-state does not describe."""
+
+    users: OwnershipMode = OwnershipMode.report
+    groups: OwnershipMode = OwnershipMode.report
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_cannot_suspend(cls, v: OwnershipMode) -> OwnershipMode:
+        if v is OwnershipMode.suspend:
+            raise ValueError("groups cannot be suspended: write ignore, report or delete")
+        return v
+
+
+class Lifecycle(Model):
+    """What happens to a user removed from git: suspended now, deleted after a grace period."""
+
+    removed_users: Literal["suspend", "delete"] = "suspend"
+    delete_after: str = Field(
+        "never",
+        description="Grace period before a suspended user is deleted: e.g. 21d, 12h, 2w, or never.",
+    )
+
+    @field_validator("delete_after")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if v != "never" and not DURATION.match(v):
+            raise ValueError("write a duration such as 21d, 12h or 2w, or never")
+        return v
+
+    @property
+    def grace_seconds(self) -> int | None:
+        """Grace period in seconds, ``None`` for never."""
+        m = DURATION.match(self.delete_after)
+        if not m:
+            return None
+        return int(m.group(1)) * {"h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+class Limit(Model):
+    """A safety limit: absolute (``max``) and relative to the live population (``max_percent``)."""
+
+    max: int | None = Field(None, ge=0)
+    max_percent: float | None = Field(None, ge=0, le=100)
+
+
+class Safety(Model):
+    """Limits on every kind of access loss (enforced by the plan)."""
+
+    deletions: Limit = Limit()
+    suspensions: Limit = Limit()
+    membership_removals: Limit = Limit()
+    lost_grants: Limit = Limit()
+    rule_changes: Limit = Limit()
+
+
+class Tenant(Model):
+    """``tenant.yaml``: where the tenant is and how the reconciler treats it."""
+
+    url: str = Field(
+        description="SCIM base URL (https://…) or local:<path> for the embedded tenant."
+    )
+    profile: Profile = Profile.generic
+    auth: Auth = Auth()
+    matching: Matching = Matching()
+    ownership: Ownership = Ownership()
+    lifecycle: Lifecycle = Lifecycle()
+    safety: Safety = Safety()
+    protected: list[NonEmpty] = Field(
+        default_factory=list, description="userNames never suspended, deleted or stripped."
+    )
+    verified_domains: list[NonEmpty] = Field(
+        default_factory=list, description="Email domains users may have (GoTo requires it)."
+    )
+    rate_limit: float | None = Field(
+        None, gt=0, description="Requests per second; the profile's default when absent."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v.startswith("local:"):
+            if not v[len("local:") :]:
+                raise ValueError("write local:<path to the tenant database>")
+            return v
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("write an http(s):// SCIM base URL or local:<path>")
+        return v
+
+    @field_validator("verified_domains")
+    @classmethod
+    def _lower_domains(cls, v: list[str]) -> list[str]:
+        return [d.lower() for d in v]
+
+
+# --------------------------------------------------------------------------- attributes.yaml
+
+
+class AttrType(StrEnum):
+    string = "string"
+    boolean = "boolean"
+    integer = "integer"
+    decimal = "decimal"
+    dateTime = "dateTime"  # noqa: N815  (SCIM spelling)
+    reference = "reference"
+
+
+class ScimLocation(Model):
+    """Where a custom attribute lives in SCIM: ``core``, the enterprise extension, or a URN."""
+
+    schema_: Annotated[str, Field(alias="schema")] = Field(
+        ENTERPRISE_USER, description="core, enterprise, or an extension URN."
+    )
+    path: str | None = Field(None, description="Attribute path in that schema; the name if absent.")
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, v: str) -> str:
+        if v == "core":
+            return CORE_USER
+        if v == "enterprise":
+            return ENTERPRISE_USER
+        if not re.match(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$", v):
+            raise ValueError("write core, enterprise, or an extension URN (urn:…)")
+        return v
+
+
+class Attribute(Model):
+    """A custom attribute (GoTo custom field, enterprise field, or vendor extension)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+    type: AttrType = AttrType.string
+    multi_valued: bool = False
+    required: bool = False
+    allowed_values: list[str | int | float | bool] | None = None
+    case_exact: bool = False
+    sensitive: bool = Field(False, description="Masked in PR comments and receipts.")
+    description: str | None = None
+    scim: ScimLocation = ScimLocation()
+
+    @property
+    def scim_path(self) -> str:
+        return self.scim.path or self.name
+
+
+class AttributesFile(Model):
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- rules.yaml
+
+ConditionOp = Literal["eq", "ne", "in", "not_in", "exists", "absent", "starts_with", "ends_with"]
+
+
+class Condition(Model):
+    """An attribute condition: ``{attribute: department, op: eq, value: Sales}``."""
+
+    attribute: NonEmpty
+    op: ConditionOp = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("exists", "absent"):
+            if self.value is not None:
+                raise ValueError(f"op '{self.op}' takes no value")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(self.value, list):
+                raise ValueError(f"op '{self.op}' needs a list value, e.g. value: [Sales, Support]")
+        elif self.value is None or isinstance(self.value, list | dict):
+            raise ValueError(f"op '{self.op}' needs a single value")
+        return self
+
+
+class Match(Model):
+    """Which users a rule applies to: group membership plus optional conditions (all must hold)."""
+
+    groups_any: list[NonEmpty] = Field(default_factory=list, description="In at least one.")
+    groups_all: list[NonEmpty] = Field(default_factory=list, description="In every one.")
+    conditions: list[Condition] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> Match:
+        if not (self.groups_any or self.groups_all or self.conditions):
+            raise ValueError(
+                "a rule must match on something: groups_any, groups_all or conditions"
+            )
+        return self
+
+
+SINGLE_GRANTS = ("role", "userGroup", "settingsTemplate")
+MULTI_GRANTS = ("products", "deviceGroups", "roles", "entitlements")
+
+
+class Grants(Model):
+    """What a rule grants. Single-valued grants come from the highest-priority matching rule;
+    multi-valued grants are merged over every matching rule."""
+
+    role: NonEmpty | None = None
+    userGroup: NonEmpty | None = None  # noqa: N815
+    settingsTemplate: NonEmpty | None = None  # noqa: N815
+    products: list[NonEmpty] = Field(default_factory=list)
+    deviceGroups: list[NonEmpty] = Field(default_factory=list)  # noqa: N815
+    roles: list[NonEmpty] = Field(default_factory=list)
+    entitlements: list[NonEmpty] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> Grants:
+        if not any(getattr(self, k) for k in (*SINGLE_GRANTS, *MULTI_GRANTS)):
+            raise ValueError("a rule must grant something: " + ", ".join(SINGLE_GRANTS + MULTI_GRANTS))
+        return self
+
+
+class Rule(Model):
+    """A User Sync rule. ``priority`` 1 is the highest (GoTo's rule #1 beats rule #2)."""
+
+    name: NonEmpty
+    priority: int = Field(ge=1, description="Unique; lower numbers win single-valued grants.")
+    description: str | None = None
+    match: Match
+    grants: Grants
+
+
+class RulesFile(Model):
+    rules: list[Rule] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- users and groups
+
+
+class Name(Model):
+    givenName: str | None = None  # noqa: N815
+    familyName: str | None = None  # noqa: N815
+    middleName: str | None = None  # noqa: N815
+    honorificPrefix: str | None = None  # noqa: N815
+    honorificSuffix: str | None = None  # noqa: N815
+    formatted: str | None = None
+
+
+class Email(Model):
+    value: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    type: Literal["work", "home", "other"] = "work"
+    primary: bool = False
+
+
+class PhoneNumber(Model):
+    value: NonEmpty
+    type: NonEmpty = "work"
+    primary: bool = False
+
+
+class User(Model):
+    """A user, in SCIM attribute names. ``groups`` lists group displayNames; ``attributes``
+    holds custom attributes declared in attributes.yaml; ``manager`` is a userName."""
+
+    userName: NonEmpty  # noqa: N815
+    externalId: NonEmpty | None = None  # noqa: N815
+    name: Name | None = None
+    displayName: str | None = None  # noqa: N815
+    nickName: str | None = None  # noqa: N815
+    title: str | None = None
+    userType: str | None = None  # noqa: N815
+    preferredLanguage: str | None = None  # noqa: N815
+    locale: str | None = None
+    timezone: str | None = None
+    active: bool = True
+    emails: list[Email] = Field(default_factory=list)
+    phoneNumbers: list[PhoneNumber] = Field(default_factory=list)  # noqa: N815
+    manager: NonEmpty | None = Field(None, description="The manager's userName.")
+    groups: list[NonEmpty] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("emails", mode="before")
+    @classmethod
+    def _email_shorthand(cls, v: Any) -> Any:
+        # `emails: [alice@example.com]` is short for one primary work address.
+        if isinstance(v, list):
+            return [
+                {"value": e, "type": "work", "primary": i == 0} if isinstance(e, str) else e
+                for i, e in enumerate(v)
+            ]
+        return v
+
+
+class Group(Model):
+    """A group. Members may be listed here (by userName) or on the users; see the README."""
+
+    displayName: NonEmpty  # noqa: N815
+    externalId: NonEmpty | None = None  # noqa: N815
+    description: str | None = None
+    members: list[NonEmpty] = Field(default_factory=list)
+
+
+class UsersFile(Model):
+    users: list[User] = Field(default_factory=list)
+
+
+class GroupsFile(Model):
+    groups: list[Group] = Field(default_factory=list)
+
+
+class Document(Model):
+    """Any desired-state file other than tenant.yaml: one or more of these sections."""
+
+    users: list[User] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+SECTIONS = ("users", "groups", "rules", "attributes")
