@@ -48,7 +48,7 @@ def run(
         typer.echo(_verdict(result.ok, result.state.summary() if result.state else "", diags))
     else:
         if diags:
-            typer.echo(render_text(diags), err=not result.ok)
+            typer.echo(render_text(diags))
         typer.echo(_verdict(result.ok, result.state.summary() if result.state else "", diags))
     raise typer.Exit(0 if result.ok else 1)
 

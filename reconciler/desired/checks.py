@@ -37,18 +37,13 @@ class Finding:
     hint: str = ""
     at_key: bool = False
     severity: str = "error"
+    # Another place the message refers to ("first declared at …"), resolved to file:line later.
+    related: tuple[Source, tuple[str | int, ...]] | None = None
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'? " if close else ""
-
-
-def _rel(state: DesiredState, src: Source) -> str:
-    try:
-        return str(src.file.relative_to(state.root))
-    except ValueError:
-        return str(src.file)
 
 
 def _duplicates(
@@ -69,9 +64,9 @@ def _duplicates(
             yield Finding(
                 src,
                 (field,),
-                f"duplicate {what} {getattr(obj, field)!r} (first declared in "
-                f"{_rel(state, seen[k])})",
+                f"duplicate {what} {getattr(obj, field)!r}",
                 hint,
+                related=(seen[k], (field,)),
             )
         else:
             seen[k] = src
@@ -164,7 +159,9 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     _suggest(m, [u.userName for u in state.users])
                     + "members are userNames of users declared in users/*.yaml",
                 )
-            on_group[(g.displayName.casefold(), m.casefold())] = src
+            on_group[(g.displayName.casefold(), m.casefold())] = Source(
+                src.file, (*src.path, "members", i)
+            )
     for u, src in zip(state.users, state.user_sources, strict=True):
         for i, name in enumerate(u.groups):
             if name.casefold() not in known:
@@ -179,8 +176,9 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     src,
                     ("groups", i),
                     f"membership of {u.userName!r} in {name!r} is declared twice: here and in "
-                    f"the group's members ({_rel(state, on_group[(name.casefold(), u.userName.casefold())])})",
+                    "the group's members",
                     "declare each membership in one place: remove one of the two",
+                    related=(on_group[(name.casefold(), u.userName.casefold())], ()),
                 )
 
 
@@ -250,8 +248,7 @@ def _type_ok(attr: Attribute, v: Any) -> bool:
                 except ValueError:
                     return False
                 return True
-            return False
-    return False  # pragma: no cover
+    return False
 
 
 _TYPE_HINT = {
@@ -294,13 +291,17 @@ def _check_value(src: Source, attr: Attribute, value: Any) -> Iterator[Finding]:
     at = ("attributes", attr.name)
     if value is None:
         if attr.required:
-            yield Finding(src, at, f"{attr.name} is required and cannot be empty", "give it a value")
+            yield Finding(
+                src, at, f"{attr.name} is required and cannot be empty", "give it a value"
+            )
         return
     if attr.multi_valued:
         if not isinstance(value, list):
-            yield Finding(src, at, f"{attr.name} is multi-valued: write a list", f"{attr.name}: [a, b]")
+            yield Finding(
+                src, at, f"{attr.name} is multi-valued: write a list", f"{attr.name}: [a, b]"
+            )
             return
-        values = list(enumerate(value))
+        values: list[tuple[int | None, Any]] = list(enumerate(value))
     else:
         if isinstance(value, list | dict):
             yield Finding(
@@ -314,9 +315,9 @@ def _check_value(src: Source, attr: Attribute, value: Any) -> Iterator[Finding]:
             yield Finding(
                 src,
                 where,
-                f"{attr.name} must be a {attr.type}, not {type(v).__name__} {v!r}"
+                f"{attr.name} must be {_a(attr.type)}, not {type(v).__name__} {v!r}"
                 if not attr.sensitive
-                else f"{attr.name} must be a {attr.type}",
+                else f"{attr.name} must be {_a(attr.type)}",
                 _TYPE_HINT[attr.type],
             )
         elif attr.allowed_values is not None and not _allowed(attr, v):
@@ -327,6 +328,10 @@ def _check_value(src: Source, attr: Attribute, value: Any) -> Iterator[Finding]:
                 f"{attr.name}:{shown} is not an allowed value",
                 "allowed: " + ", ".join(str(a) for a in attr.allowed_values),
             )
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _allowed(attr: Attribute, v: Any) -> bool:
@@ -392,4 +397,3 @@ def _rule_references(state: DesiredState) -> Iterator[Finding]:
                     _suggest(c.attribute, attrs)
                     + "conditions test custom attributes or core user attributes",
                 )
-

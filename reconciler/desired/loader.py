@@ -133,7 +133,11 @@ def _inner_model(annotation: Any) -> Any:
 
 
 def _pydantic_problems(
-    col: _Collector, f: _File, exc: ValidationError, root_model: type[BaseModel], prefix: tuple
+    col: _Collector,
+    f: _File,
+    exc: ValidationError,
+    root_model: type[BaseModel],
+    prefix: tuple[str | int, ...],
 ) -> None:
     for err in exc.errors(include_input=False, include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -154,8 +158,8 @@ def _pydantic_problems(
                 f"add '{loc[-1]}:' to {_loc_text(full[:-1]) or 'the file'}",
             )
         elif kind == "value_error":
-            msg = err["msg"].removeprefix("Value error, ")
-            col.add(f, full, msg, f"at {_loc_text(full)}")
+            what, _, instead = err["msg"].removeprefix("Value error, ").partition(" | ")
+            col.add(f, full, what, instead)
         elif kind.startswith("string_pattern") and loc and str(loc[-1]).endswith("_env"):
             col.add(
                 f,
@@ -251,7 +255,9 @@ def _load_tenant(col: _Collector, root: Path) -> tuple[Tenant | None, _File | No
     if f is None:
         return None, None
     if raw is None:
-        col.add(path, (), "tenant.yaml is empty", "write at least 'url: local:.reconciler/tenant.db'")
+        col.add(
+            path, (), "tenant.yaml is empty", "write at least 'url: local:.reconciler/tenant.db'"
+        )
         return None, f
     if not isinstance(raw, dict):
         col.add(f, (), "tenant.yaml must be a mapping of settings", "start with 'url: …'")
@@ -275,7 +281,12 @@ def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
         )
         return Document()
     if not isinstance(raw, dict):
-        col.add(f, (), "a desired-state file must be a mapping", f"start with one of: {', '.join(SECTIONS)}")
+        col.add(
+            f,
+            (),
+            "a desired-state file must be a mapping",
+            f"start with one of: {', '.join(SECTIONS)}",
+        )
         return Document()
     for key in raw:
         if key not in SECTIONS:
@@ -300,9 +311,15 @@ def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
         if items is None:
             continue
         if not isinstance(items, list):
-            col.add(f, (section,), f"'{section}' must be a list", "write one '- ' item per entry", key=True)
+            col.add(
+                f,
+                (section,),
+                f"'{section}' must be a list",
+                "write one '- ' item per entry",
+                key=True,
+            )
             continue
-        good = []
+        good: list[BaseModel | None] = []
         for i, item in enumerate(items):
             try:
                 good.append(_ITEM[section].validate_python(item))
@@ -310,14 +327,17 @@ def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
                 _pydantic_problems(col, f, exc, _SECTION_MODEL[section], (section, i))
                 good.append(None)
         parts[section] = good
-    return Document.model_construct(**{k: v for k, v in parts.items()})
+    # Not validated as a whole: ``None`` stands for an item that failed, keeping indexes aligned.
+    return Document.model_construct(None, **parts)
 
 
 def load(root: Path) -> LoadResult:
     """Load and check ``root``. Never raises for bad input: problems come back as diagnostics."""
     col = _Collector(root)
     if not root.is_dir():
-        col.add(root, (), "not a directory", "pass the desired-state directory, e.g. desired-state/")
+        col.add(
+            root, (), "not a directory", "pass the desired-state directory, e.g. desired-state/"
+        )
         return LoadResult(None, col.diags)
     tenant, tenant_file = _load_tenant(col, root)
     files: dict[Path, _File] = {}
@@ -347,11 +367,11 @@ def load(root: Path) -> LoadResult:
                     targets[section].append(obj)
                     sources[section].append(Source(path, (section, i)))
 
-    if tenant is None:
-        return LoadResult(None, sorted(col.diags))
     state = DesiredState(
         root=root,
-        tenant=tenant,
+        # With an invalid tenant.yaml the other files are still checked against each other;
+        # only the checks that need tenant settings (verified domains) are skipped.
+        tenant=tenant or Tenant(url="local:unset"),
         users=tuple(users),
         groups=tuple(groups),
         rules=tuple(rules),
@@ -364,15 +384,21 @@ def load(root: Path) -> LoadResult:
     )
     for finding in checks.check(state):
         f_or_path: _File | Path = files.get(finding.source.file) or finding.source.file
+        message = finding.message
+        if finding.related is not None:
+            other, sub = finding.related
+            other_file = files.get(other.file)
+            line, _ = other_file.position(other.path + sub) if other_file else (0, 0)
+            message += f" (first declared at {display_path(other.file)}:{line})"
         col.add(
             f_or_path,
             finding.source.path + finding.subpath,
-            finding.message,
+            message,
             finding.hint,
             key=finding.at_key,
             severity=Severity(finding.severity),
         )
-    return LoadResult(state, sorted(col.diags, key=_order))
+    return LoadResult(state if tenant else None, sorted(col.diags, key=_order))
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -34,6 +34,9 @@ Urn = Annotated[str, StringConstraints(pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,
 DURATION = re.compile(r"^(\d+)([hdw])$")
 
 
+# Validator messages read "what is wrong | what to write instead"; the loader splits them.
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -70,7 +73,7 @@ class Auth(Model):
     @model_validator(mode="after")
     def _complete(self) -> Auth:
         if self.type is AuthType.bearer and not self.token_env:
-            raise ValueError("auth type 'bearer' needs token_env: the variable holding the token")
+            raise ValueError("auth type 'bearer' needs token_env | add token_env: SCIM_TOKEN (the variable's name)")
         if self.type is AuthType.oauth2_client_credentials:
             missing = [
                 k
@@ -79,7 +82,8 @@ class Auth(Model):
             ]
             if missing:
                 raise ValueError(
-                    "auth type 'oauth2_client_credentials' needs " + ", ".join(missing)
+                    "auth type 'oauth2_client_credentials' is incomplete | add "
+                    + ", ".join(f"{k}:" for k in missing)
                 )
         return self
 
@@ -91,16 +95,20 @@ GroupKey = Literal["externalId", "displayName"]
 class Matching(Model):
     """Ordered keys that pair a desired object with a live one; the first key that matches wins."""
 
-    users: list[UserKey] = Field(default_factory=lambda: ["externalId", "userName", "emails"])
-    groups: list[GroupKey] = Field(default_factory=lambda: ["externalId", "displayName"])
+    users: list[UserKey] = Field(
+        default_factory=lambda: list[UserKey](["externalId", "userName", "emails"])
+    )
+    groups: list[GroupKey] = Field(
+        default_factory=lambda: list[GroupKey](["externalId", "displayName"])
+    )
 
     @field_validator("users", "groups")
     @classmethod
     def _unique_nonempty(cls, v: list[str]) -> list[str]:
         if not v:
-            raise ValueError("name at least one matching key")
+            raise ValueError("no matching keys | name at least one, e.g. [externalId, userName]")
         if len(set(v)) != len(v):
-            raise ValueError("each matching key may appear once")
+            raise ValueError("a matching key is listed twice | list each key once")
         return v
 
 
@@ -121,7 +129,7 @@ class Ownership(Model):
     @classmethod
     def _groups_cannot_suspend(cls, v: OwnershipMode) -> OwnershipMode:
         if v is OwnershipMode.suspend:
-            raise ValueError("groups cannot be suspended: write ignore, report or delete")
+            raise ValueError("groups cannot be suspended | write ignore, report or delete")
         return v
 
 
@@ -138,7 +146,7 @@ class Lifecycle(Model):
     @classmethod
     def _duration(cls, v: str) -> str:
         if v != "never" and not DURATION.match(v):
-            raise ValueError("write a duration such as 21d, 12h or 2w, or never")
+            raise ValueError("not a duration | write 21d, 12h, 2w or never")
         return v
 
     @property
@@ -194,10 +202,10 @@ class Tenant(Model):
     def _url(cls, v: str) -> str:
         if v.startswith("local:"):
             if not v[len("local:") :]:
-                raise ValueError("write local:<path to the tenant database>")
+                raise ValueError("local: needs a path | write local:<path to the tenant database>")
             return v
         if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("write an http(s):// SCIM base URL or local:<path>")
+            raise ValueError("not a tenant URL | write an http(s):// SCIM base URL or local:<path>")
         return v
 
     @field_validator("verified_domains")
@@ -214,7 +222,7 @@ class AttrType(StrEnum):
     boolean = "boolean"
     integer = "integer"
     decimal = "decimal"
-    dateTime = "dateTime"  # noqa: N815  (SCIM spelling)
+    dateTime = "dateTime"
     reference = "reference"
 
 
@@ -234,7 +242,7 @@ class ScimLocation(Model):
         if v == "enterprise":
             return ENTERPRISE_USER
         if not re.match(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$", v):
-            raise ValueError("write core, enterprise, or an extension URN (urn:…)")
+            raise ValueError("unknown schema | write core, enterprise, or an extension URN (urn:…)")
         return v
 
 
@@ -276,12 +284,12 @@ class Condition(Model):
     def _value_fits_op(self) -> Condition:
         if self.op in ("exists", "absent"):
             if self.value is not None:
-                raise ValueError(f"op '{self.op}' takes no value")
+                raise ValueError(f"op '{self.op}' takes no value | remove value")
         elif self.op in ("in", "not_in"):
             if not isinstance(self.value, list):
-                raise ValueError(f"op '{self.op}' needs a list value, e.g. value: [Sales, Support]")
+                raise ValueError(f"op '{self.op}' needs a list | value: [Sales, Support]")
         elif self.value is None or isinstance(self.value, list | dict):
-            raise ValueError(f"op '{self.op}' needs a single value")
+            raise ValueError(f"op '{self.op}' needs a single value | value: Sales")
         return self
 
 
@@ -295,9 +303,7 @@ class Match(Model):
     @model_validator(mode="after")
     def _something(self) -> Match:
         if not (self.groups_any or self.groups_all or self.conditions):
-            raise ValueError(
-                "a rule must match on something: groups_any, groups_all or conditions"
-            )
+            raise ValueError("a rule must match on something | add groups_any, groups_all or conditions")
         return self
 
 
@@ -310,17 +316,19 @@ class Grants(Model):
     multi-valued grants are merged over every matching rule."""
 
     role: NonEmpty | None = None
-    userGroup: NonEmpty | None = None  # noqa: N815
-    settingsTemplate: NonEmpty | None = None  # noqa: N815
+    userGroup: NonEmpty | None = None
+    settingsTemplate: NonEmpty | None = None
     products: list[NonEmpty] = Field(default_factory=list)
-    deviceGroups: list[NonEmpty] = Field(default_factory=list)  # noqa: N815
+    deviceGroups: list[NonEmpty] = Field(default_factory=list)
     roles: list[NonEmpty] = Field(default_factory=list)
     entitlements: list[NonEmpty] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something(self) -> Grants:
         if not any(getattr(self, k) for k in (*SINGLE_GRANTS, *MULTI_GRANTS)):
-            raise ValueError("a rule must grant something: " + ", ".join(SINGLE_GRANTS + MULTI_GRANTS))
+            raise ValueError(
+                "a rule must grant something | add one of: " + ", ".join(SINGLE_GRANTS + MULTI_GRANTS)
+            )
         return self
 
 
@@ -342,11 +350,11 @@ class RulesFile(Model):
 
 
 class Name(Model):
-    givenName: str | None = None  # noqa: N815
-    familyName: str | None = None  # noqa: N815
-    middleName: str | None = None  # noqa: N815
-    honorificPrefix: str | None = None  # noqa: N815
-    honorificSuffix: str | None = None  # noqa: N815
+    givenName: str | None = None
+    familyName: str | None = None
+    middleName: str | None = None
+    honorificPrefix: str | None = None
+    honorificSuffix: str | None = None
     formatted: str | None = None
 
 
@@ -366,19 +374,19 @@ class User(Model):
     """A user, in SCIM attribute names. ``groups`` lists group displayNames; ``attributes``
     holds custom attributes declared in attributes.yaml; ``manager`` is a userName."""
 
-    userName: NonEmpty  # noqa: N815
-    externalId: NonEmpty | None = None  # noqa: N815
+    userName: NonEmpty
+    externalId: NonEmpty | None = None
     name: Name | None = None
-    displayName: str | None = None  # noqa: N815
-    nickName: str | None = None  # noqa: N815
+    displayName: str | None = None
+    nickName: str | None = None
     title: str | None = None
-    userType: str | None = None  # noqa: N815
-    preferredLanguage: str | None = None  # noqa: N815
+    userType: str | None = None
+    preferredLanguage: str | None = None
     locale: str | None = None
     timezone: str | None = None
     active: bool = True
     emails: list[Email] = Field(default_factory=list)
-    phoneNumbers: list[PhoneNumber] = Field(default_factory=list)  # noqa: N815
+    phoneNumbers: list[PhoneNumber] = Field(default_factory=list)
     manager: NonEmpty | None = Field(None, description="The manager's userName.")
     groups: list[NonEmpty] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -398,8 +406,8 @@ class User(Model):
 class Group(Model):
     """A group. Members may be listed here (by userName) or on the users; see the README."""
 
-    displayName: NonEmpty  # noqa: N815
-    externalId: NonEmpty | None = None  # noqa: N815
+    displayName: NonEmpty
+    externalId: NonEmpty | None = None
     description: str | None = None
     members: list[NonEmpty] = Field(default_factory=list)
 

@@ -164,4 +164,3 @@ class PositionIndex:
 
 def _is_container(v: Any) -> bool:
     return isinstance(v, dict | list)
-

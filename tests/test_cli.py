@@ -1,0 +1,127 @@
+"""The command line as a user meets it: help texts, exit codes, formats, the sample state."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired.schema import KINDS, dumps
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "desired-state"
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_lists_commands() -> None:
+    r = cli("--help")
+    assert r.returncode == 0
+    for command in ("validate", "schema", "demo", "tenant"):
+        assert command in r.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "schema", "demo"])
+def test_each_command_explains_itself(command: str) -> None:
+    r = cli(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout and len(r.stdout.splitlines()) > 5
+
+
+def test_sample_state_validates() -> None:
+    r = cli("validate")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().startswith("valid: 40 users, 13 groups")
+
+
+def test_sample_state_is_realistic() -> None:
+    from reconciler.desired.loader import load
+
+    state = load(SAMPLE).state
+    assert state is not None
+    assert len(state.users) >= 40 and len(state.groups) >= 8 and len(state.rules) >= 6
+    teams = {u.attributes.get("department") for u in state.users}
+    assert len(teams) >= 6
+    products = {p for r in state.rules for p in r.grants.products}
+    assert {"GoTo Meeting", "GoTo Webinar", "GoTo Connect", "GoTo Resolve"} <= products
+    names = {a.name for a in state.attributes}
+    assert {"employeeNumber", "costCenter", "division", "department"} <= names
+    assert any(u.attributes.get("employmentType") == "contractor" for u in state.users)
+    assert state.tenant.protected == ["breakglass-admin@acme.example"]
+
+
+def _broken(tmp_path: Path) -> Path:
+    root = tmp_path / "state"
+    root.mkdir()
+    (root / "tenant.yaml").write_text("url: local:x.db\n")
+    (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    groups: [Nope]\n")
+    return root
+
+
+def test_invalid_state_exit_1_text(tmp_path: Path) -> None:
+    r = cli("validate", str(_broken(tmp_path)), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "state/users.yaml:3:14: error: unknown group 'Nope'" in r.stdout
+    assert "hint: declare it in groups/*.yaml first" in r.stdout
+    assert r.stdout.strip().endswith("invalid: 1 error, 0 warnings")
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_invalid_state_github_annotations(tmp_path: Path) -> None:
+    r = cli("validate", "--format", "github", str(_broken(tmp_path)), cwd=tmp_path)
+    assert r.returncode == 1
+    assert (
+        "::error file=state/users.yaml,line=3,col=14::unknown group 'Nope' "
+        "(declare it in groups/*.yaml first)"
+    ) in r.stdout
+
+
+def test_invalid_state_json(tmp_path: Path) -> None:
+    r = cli("validate", "--format", "json", str(_broken(tmp_path)), cwd=tmp_path)
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    assert data["valid"] is False and data["errors"] == 1
+    assert data["diagnostics"][0]["line"] == 3
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    r = cli("validate", str(tmp_path / "nope"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "not a directory" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_committed_schemas_are_current() -> None:
+    for kind in KINDS:
+        committed = (SAMPLE / ".schemas" / f"{kind}.schema.json").read_text()
+        assert committed == dumps(kind), f"run `reconciler schema` to refresh {kind}"
+
+
+def test_sample_files_carry_schema_modelines() -> None:
+    for path in SAMPLE.rglob("*.yaml"):
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("=", 1)[1]).resolve()
+        assert target.is_file(), f"{path}: modeline points at a missing schema"
+
+
+def test_schema_to_stdout() -> None:
+    r = cli("schema", "--kind", "users")
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["properties"]["users"]["type"] == "array"
+
+
+def test_version() -> None:
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("reconciler ")
