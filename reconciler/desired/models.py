@@ -73,7 +73,9 @@ class Auth(Model):
     @model_validator(mode="after")
     def _complete(self) -> Auth:
         if self.type is AuthType.bearer and not self.token_env:
-            raise ValueError("auth type 'bearer' needs token_env | add token_env: SCIM_TOKEN (the variable's name)")
+            raise ValueError(
+                "auth type 'bearer' needs token_env | add token_env: SCIM_TOKEN (a variable's name)"
+            )
         if self.type is AuthType.oauth2_client_credentials:
             missing = [
                 k
@@ -303,7 +305,9 @@ class Match(Model):
     @model_validator(mode="after")
     def _something(self) -> Match:
         if not (self.groups_any or self.groups_all or self.conditions):
-            raise ValueError("a rule must match on something | add groups_any, groups_all or conditions")
+            raise ValueError(
+                "a rule must match on something | add groups_any, groups_all or conditions"
+            )
         return self
 
 
@@ -327,7 +331,8 @@ class Grants(Model):
     def _something(self) -> Grants:
         if not any(getattr(self, k) for k in (*SINGLE_GRANTS, *MULTI_GRANTS)):
             raise ValueError(
-                "a rule must grant something | add one of: " + ", ".join(SINGLE_GRANTS + MULTI_GRANTS)
+                "a rule must grant something | add one of: "
+                + ", ".join(SINGLE_GRANTS + MULTI_GRANTS)
             )
         return self
 

@@ -119,11 +119,17 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "duplicate rule priority",
         {
-            "rules.yaml": BASE["rules.yaml"]
-            + "  - name: Support\n    priority: 10\n"
+            "rules.yaml": BASE["rules.yaml"] + "  - name: Support\n    priority: 10\n"
             "    match: {groups_any: [Support]}\n    grants: {role: agent}\n"
         },
-        [("rules.yaml", 7, 15, "duplicate rule priority 10 (first declared at {root}/rules.yaml:3)")],
+        [
+            (
+                "rules.yaml",
+                7,
+                15,
+                "duplicate rule priority 10 (first declared at {root}/rules.yaml:3)",
+            )
+        ],
     ),
     (
         "email outside the verified domains",
@@ -132,7 +138,7 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     ),
     (
         "literal secret",
-        {"tenant.yaml": "url: https://scim.acme.example\nauth:\n  type: bearer\n  token: s3cr3t\n"},
+        {"tenant.yaml": "url: https://x.example\nauth:\n  type: bearer\n  token: s3cr3t\n"},
         [
             ("tenant.yaml", 2, 1, "auth type 'bearer' needs token_env"),
             ("tenant.yaml", 4, 3, "a literal secret ('token') is not allowed in tenant.yaml"),
@@ -140,8 +146,15 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     ),
     (
         "secret value in an _env field",
-        {"tenant.yaml": "url: https://scim.acme.example\nauth: {type: bearer, token_env: 'ey.J hbG'}\n"},
-        [("tenant.yaml", 2, 33, "'token_env' must name an environment variable, such as SCIM_TOKEN")],
+        {"tenant.yaml": "url: https://x.example\nauth: {type: bearer, token_env: 'ey.J hbG'}\n"},
+        [
+            (
+                "tenant.yaml",
+                2,
+                33,
+                "'token_env' must name an environment variable, such as SCIM_TOKEN",
+            )
+        ],
     ),
     (
         "unknown key",
@@ -189,8 +202,8 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "membership declared twice",
         {
-            "groups/groups.yaml": "groups:\n  - displayName: Sales\n    members: [ok@acme.example]\n"
-            "  - displayName: Support\n",
+            "groups/groups.yaml": "groups:\n  - displayName: Sales\n"
+            "    members: [ok@acme.example]\n  - displayName: Support\n",
         },
         [
             (
@@ -213,7 +226,7 @@ def test_error_class(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    root = write(tmp_path / "state", files)
+    write(tmp_path / "state", files)
     result = load(Path("state"))
     errors = [
         (d.file, d.line, d.col, d.message)
