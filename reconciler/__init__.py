@@ -4,7 +4,7 @@ Desired users, groups, rules and custom attributes live as YAML in git; the reco
 against a live SCIM 2.0 tenant and applies exactly what was reviewed.
 """
 
-from reconciler.desired.loader import LoadResult, load
+from reconciler.desired.loader import LoadResult, load, load_files
 from reconciler.desired.state import DesiredState
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.errors import (
@@ -31,4 +31,5 @@ __all__ = [
     "UsageError",
     "__version__",
     "load",
+    "load_files",
 ]

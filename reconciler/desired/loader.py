@@ -8,7 +8,8 @@ or more sections (``users``, ``groups``, ``rules``, ``attributes``). Hidden file
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from reconciler.desired import checks
 from reconciler.desired.models import SECTIONS, Attribute, Document, Group, Rule, Tenant, User
 from reconciler.desired.state import DesiredState, Source
-from reconciler.desired.yamlsource import PositionIndex, YamlProblem, parse, read_text
+from reconciler.desired.yamlsource import PositionIndex, YamlProblem, decode, parse
 from reconciler.diagnostics import Diagnostic, Severity, display_path
 
 TENANT_FILE = "tenant.yaml"
@@ -219,14 +220,11 @@ def _secret_problems(col: _Collector, f: _File, raw: dict[str, Any]) -> dict[str
     return raw
 
 
-def _read(col: _Collector, path: Path) -> tuple[_File | None, Any]:
+def _read(col: _Collector, path: Path, data: bytes) -> tuple[_File | None, Any]:
     try:
-        text = read_text(path)
+        text = decode(data)
     except YamlProblem as p:
         col.add(path, (), p.message, p.hint, line_col=(p.line, p.col))
-        return None, None
-    except OSError as exc:
-        col.add(path, (), f"cannot read: {exc.strerror}", "check the file's permissions")
         return None, None
     f = _File(path, text)
     if not text.strip() or all(
@@ -240,9 +238,11 @@ def _read(col: _Collector, path: Path) -> tuple[_File | None, Any]:
         return None, None
 
 
-def _load_tenant(col: _Collector, root: Path) -> tuple[Tenant | None, _File | None]:
+def _load_tenant(
+    col: _Collector, root: Path, data: bytes | None
+) -> tuple[Tenant | None, _File | None]:
     path = root / TENANT_FILE
-    if not path.is_file():
+    if data is None:
         col.add(
             root,
             (),
@@ -251,7 +251,7 @@ def _load_tenant(col: _Collector, root: Path) -> tuple[Tenant | None, _File | No
             "see desired-state/tenant.yaml in the reconciler repository for an example",
         )
         return None, None
-    f, raw = _read(col, path)
+    f, raw = _read(col, path, data)
     if f is None:
         return None, None
     if raw is None:
@@ -331,15 +331,41 @@ def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
     return Document.model_construct(None, **parts)
 
 
+# A cache of validated documents by file content, shared across loads (history walks many
+# commits in which most files did not change). Only documents without problems are cached.
+DocumentCache = MutableMapping[bytes, Document]
+
+
 def load(root: Path) -> LoadResult:
     """Load and check ``root``. Never raises for bad input: problems come back as diagnostics."""
-    col = _Collector(root)
     if not root.is_dir():
-        col.add(
-            root, (), "not a directory", "pass the desired-state directory, e.g. desired-state/"
-        )
+        col = _Collector(root)
+        col.add(root, (), "not a directory", "pass the desired-state directory (desired-state/)")
         return LoadResult(None, col.diags)
-    tenant, tenant_file = _load_tenant(col, root)
+    files: dict[Path, bytes] = {}
+    problems: list[Diagnostic] = []
+    tenant = root / TENANT_FILE
+    for path in [tenant, *_yaml_files(root)] if tenant.is_file() else _yaml_files(root):
+        try:
+            files[path] = path.read_bytes()
+        except OSError as exc:
+            problems.append(
+                Diagnostic(
+                    display_path(path), 0, 0, f"cannot read: {exc.strerror}", "check permissions"
+                )
+            )
+    result = load_files(root, files)
+    result.diagnostics[:0] = problems
+    return result
+
+
+def load_files(
+    root: Path, contents: Mapping[Path, bytes], cache: DocumentCache | None = None
+) -> LoadResult:
+    """Load and check a desired state given as file contents (``root / relative`` → bytes),
+    e.g. read from git blobs. ``cache`` reuses validated documents by content."""
+    col = _Collector(root)
+    tenant, tenant_file = _load_tenant(col, root, contents.get(root / TENANT_FILE))
     files: dict[Path, _File] = {}
     if tenant_file is not None:
         files[tenant_file.path] = tenant_file
@@ -355,12 +381,23 @@ def load(root: Path) -> LoadResult:
         "rules": rules,
         "attributes": attributes,
     }
-    for path in _yaml_files(root):
-        f, raw = _read(col, path)
-        if f is None:
+    for path in sorted(contents):
+        if path == root / TENANT_FILE:
             continue
-        files[path] = f
-        doc = _load_document(col, f, raw)
+        data = contents[path]
+        key = hashlib.blake2b(data, digest_size=20).digest()
+        doc = cache.get(key) if cache is not None else None
+        if doc is None:
+            before = len(col.diags)
+            f, raw = _read(col, path, data)
+            if f is None:
+                continue
+            files[path] = f
+            doc = _load_document(col, f, raw)
+            if cache is not None and len(col.diags) == before:
+                cache[key] = doc
+        else:
+            files[path] = _File(path, data.decode("utf-8-sig"))
         for section in SECTIONS:
             for i, obj in enumerate(getattr(doc, section)):
                 if obj is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -47,9 +46,8 @@ def _safe_yaml() -> YAML:
 _SAFE = _safe_yaml()
 
 
-def read_text(path: Path) -> str:
+def decode(data: bytes) -> str:
     """The file's text, or a YamlProblem for binary or non-UTF-8 content."""
-    data = path.read_bytes()
     if b"\x00" in data[:8192]:
         raise YamlProblem(
             "this is a binary file, not YAML",
