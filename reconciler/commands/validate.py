@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 
 from reconciler.desired.loader import load
-from reconciler.diagnostics import render_github, render_json, render_text, summary_line
+from reconciler.diagnostics import (
+    Diagnostic,
+    has_errors,
+    render_github,
+    render_json,
+    render_text,
+    summary_line,
+)
+from reconciler.policy import evaluate_state, load_policies
+from reconciler.policy.report import to_diagnostics
 
 
 class Format(StrEnum):
@@ -32,28 +41,42 @@ def run(
         "-f",
         help="text for people; github for ::error annotations on the PR diff; json for tools.",
     ),
+    policies: Path | None = typer.Option(
+        None,
+        "--policies",
+        help="Policy directory (CEL guardrails). Default: policies/ beside the directory.",
+    ),
 ) -> None:
-    """Check desired-state files: schema, types, references, duplicates, domains, secrets.
+    """Check desired-state files and policies: schema, types, references, duplicates,
+    domains, secrets, and the user, group and rule policies in policies/.
 
     Every problem in every file is reported in one run, each with file:line:col, what is wrong
     and what to write instead. Exit 0 when valid (warnings allowed), 1 when not.
     """
     result = load(directory)
-    diags = result.diagnostics
+    policy_set = load_policies(policies or directory.resolve().parent / "policies")
+    diags = sorted(result.diagnostics + policy_set.diagnostics, key=_order)
+    if result.ok and result.state is not None and not policy_set.diagnostics:
+        diags += to_diagnostics(evaluate_state(policy_set, result.state))
+    ok = result.state is not None and not has_errors(diags)
     if fmt is Format.json:
         typer.echo(render_json(diags))
     elif fmt is Format.github:
         if diags:
             typer.echo(render_github(diags))
-        typer.echo(_verdict(result.ok, result.state.summary() if result.state else "", diags))
+        typer.echo(_verdict(ok, result.state.summary() if result.state else "", diags))
     else:
         if diags:
             typer.echo(render_text(diags))
-        typer.echo(_verdict(result.ok, result.state.summary() if result.state else "", diags))
-    raise typer.Exit(0 if result.ok else 1)
+        typer.echo(_verdict(ok, result.state.summary() if result.state else "", diags))
+    raise typer.Exit(0 if ok else 1)
 
 
-def _verdict(ok: bool, summary: str, diags: list) -> str:  # type: ignore[type-arg]
+def _order(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.file, d.line, d.col, d.message)
+
+
+def _verdict(ok: bool, summary: str, diags: list[Diagnostic]) -> str:
     if ok:
         return f"valid: {summary}" + (f" ({summary_line(diags)})" if diags else "")
     return f"invalid: {summary_line(diags)}"

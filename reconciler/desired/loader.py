@@ -59,7 +59,7 @@ class LoadResult:
 
 
 @dataclass
-class _File:
+class SourceFile:
     path: Path
     text: str
     _index: PositionIndex | None = None
@@ -70,14 +70,14 @@ class _File:
         return self._index.locate(loc, key=key)
 
 
-class _Collector:
+class Collector:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.diags: list[Diagnostic] = []
 
     def add(
         self,
-        file: _File | Path,
+        file: SourceFile | Path,
         loc: Sequence[str | int],
         message: str,
         hint: str = "",
@@ -86,9 +86,9 @@ class _Collector:
         severity: Severity = Severity.error,
         line_col: tuple[int, int] | None = None,
     ) -> None:
-        path = file.path if isinstance(file, _File) else file
+        path = file.path if isinstance(file, SourceFile) else file
         if line_col is None:
-            line_col = file.position(loc, key=key) if isinstance(file, _File) else (0, 0)
+            line_col = file.position(loc, key=key) if isinstance(file, SourceFile) else (0, 0)
         self.diags.append(
             Diagnostic(display_path(path), *line_col, message, hint, severity=severity)
         )
@@ -133,9 +133,9 @@ def _inner_model(annotation: Any) -> Any:
     return annotation
 
 
-def _pydantic_problems(
-    col: _Collector,
-    f: _File,
+def report_validation_error(
+    col: Collector,
+    f: SourceFile,
     exc: ValidationError,
     root_model: type[BaseModel],
     prefix: tuple[str | int, ...],
@@ -190,7 +190,7 @@ def _hint_for(kind: str) -> str:
     }.get(kind, "")
 
 
-def _secret_problems(col: _Collector, f: _File, raw: dict[str, Any]) -> dict[str, Any]:
+def _secret_problems(col: Collector, f: SourceFile, raw: dict[str, Any]) -> dict[str, Any]:
     """Refuse literal secrets in tenant.yaml without ever echoing them; drop them from ``raw``
     so the schema check does not report them a second time."""
     auth = raw.get("auth")
@@ -220,13 +220,13 @@ def _secret_problems(col: _Collector, f: _File, raw: dict[str, Any]) -> dict[str
     return raw
 
 
-def _read(col: _Collector, path: Path, data: bytes) -> tuple[_File | None, Any]:
+def read_yaml(col: Collector, path: Path, data: bytes) -> tuple[SourceFile | None, Any]:
     try:
         text = decode(data)
     except YamlProblem as p:
         col.add(path, (), p.message, p.hint, line_col=(p.line, p.col))
         return None, None
-    f = _File(path, text)
+    f = SourceFile(path, text)
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
@@ -239,8 +239,8 @@ def _read(col: _Collector, path: Path, data: bytes) -> tuple[_File | None, Any]:
 
 
 def _load_tenant(
-    col: _Collector, root: Path, data: bytes | None
-) -> tuple[Tenant | None, _File | None]:
+    col: Collector, root: Path, data: bytes | None
+) -> tuple[Tenant | None, SourceFile | None]:
     path = root / TENANT_FILE
     if data is None:
         col.add(
@@ -251,7 +251,7 @@ def _load_tenant(
             "see desired-state/tenant.yaml in the reconciler repository for an example",
         )
         return None, None
-    f, raw = _read(col, path, data)
+    f, raw = read_yaml(col, path, data)
     if f is None:
         return None, None
     if raw is None:
@@ -266,11 +266,11 @@ def _load_tenant(
     try:
         return _TENANT.validate_python(raw), f
     except ValidationError as exc:
-        _pydantic_problems(col, f, exc, Tenant, ())
+        report_validation_error(col, f, exc, Tenant, ())
         return None, f
 
 
-def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
+def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
     if raw is None:
         col.add(
             f,
@@ -324,7 +324,7 @@ def _load_document(col: _Collector, f: _File, raw: Any) -> Document:
             try:
                 good.append(_ITEM[section].validate_python(item))
             except ValidationError as exc:
-                _pydantic_problems(col, f, exc, _SECTION_MODEL[section], (section, i))
+                report_validation_error(col, f, exc, _SECTION_MODEL[section], (section, i))
                 good.append(None)
         parts[section] = good
     # Not validated as a whole: ``None`` stands for an item that failed, keeping indexes aligned.
@@ -339,7 +339,7 @@ DocumentCache = MutableMapping[bytes, Document]
 def load(root: Path) -> LoadResult:
     """Load and check ``root``. Never raises for bad input: problems come back as diagnostics."""
     if not root.is_dir():
-        col = _Collector(root)
+        col = Collector(root)
         col.add(root, (), "not a directory", "pass the desired-state directory (desired-state/)")
         return LoadResult(None, col.diags)
     files: dict[Path, bytes] = {}
@@ -364,9 +364,9 @@ def load_files(
 ) -> LoadResult:
     """Load and check a desired state given as file contents (``root / relative`` → bytes),
     e.g. read from git blobs. ``cache`` reuses validated documents by content."""
-    col = _Collector(root)
+    col = Collector(root)
     tenant, tenant_file = _load_tenant(col, root, contents.get(root / TENANT_FILE))
-    files: dict[Path, _File] = {}
+    files: dict[Path, SourceFile] = {}
     if tenant_file is not None:
         files[tenant_file.path] = tenant_file
 
@@ -389,7 +389,7 @@ def load_files(
         doc = cache.get(key) if cache is not None else None
         if doc is None:
             before = len(col.diags)
-            f, raw = _read(col, path, data)
+            f, raw = read_yaml(col, path, data)
             if f is None:
                 continue
             files[path] = f
@@ -397,7 +397,7 @@ def load_files(
             if cache is not None and len(col.diags) == before:
                 cache[key] = doc
         else:
-            files[path] = _File(path, data.decode("utf-8-sig"))
+            files[path] = SourceFile(path, data.decode("utf-8-sig"))
         for section in SECTIONS:
             for i, obj in enumerate(getattr(doc, section)):
                 if obj is not None:
@@ -420,7 +420,7 @@ def load_files(
         tenant_source=root / TENANT_FILE,
     )
     for finding in checks.check(state):
-        f_or_path: _File | Path = files.get(finding.source.file) or finding.source.file
+        f_or_path: SourceFile | Path = files.get(finding.source.file) or finding.source.file
         message = finding.message
         if finding.related is not None:
             other, sub = finding.related

@@ -1,0 +1,120 @@
+"""Evaluate compiled policies against subjects; each false expression is a violation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from reconciler.desired.state import DesiredState, Source
+from reconciler.policy.loader import CompiledPolicy, PolicySet
+from reconciler.policy.subjects import group_subject, rule_subject, tenant_subject, user_subject
+
+# CEL's string extensions that cel-rust lacks and policies commonly need.
+FUNCTIONS = {
+    "lowerAscii": lambda s: s.lower(),
+    "upperAscii": lambda s: s.upper(),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A subject that fails a policy. ``source`` points at the subject's YAML when known."""
+
+    policy: str
+    severity: str
+    subject: str
+    key: str
+    message: str
+    source: Source | None = None
+
+
+def _render(p: CompiledPolicy, ctx: cel.Context) -> str:
+    out = []
+    for part in p.message_parts:
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            try:
+                out.append(str(part.execute(ctx)))
+            except (KeyError, TypeError, ValueError, RuntimeError):
+                out.append("?")
+    text = "".join(out).strip()
+    return text or p.policy.description or f"violates {p.policy.name}"
+
+
+def evaluate(
+    policies: list[CompiledPolicy],
+    subjects: Iterable[tuple[str, dict[str, Any], Source | None]],
+    variable: str,
+    tenant: dict[str, Any],
+) -> list[Violation]:
+    """Run every policy over every subject ``(key, data, source)``. An expression that cannot
+    be evaluated for a subject (a missing field, a type mismatch) counts as a violation: a
+    guardrail that silently passes on bad data is no guardrail."""
+    out: list[Violation] = []
+    if not policies:
+        return out
+    for key, data, source in subjects:
+        # One context a subject: converting the data to CEL once serves every policy.
+        ctx = cel.Context({variable: data, "tenant": tenant}, functions=FUNCTIONS)
+        for p in policies:
+            try:
+                ok = p.program.execute(ctx)
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                out.append(
+                    Violation(
+                        p.policy.name,
+                        p.policy.severity,
+                        variable,
+                        key,
+                        f"policy {p.policy.name!r} could not be evaluated for {key}: {exc}; "
+                        "guard optional fields with has(...)",
+                        source,
+                    )
+                )
+                continue
+            if ok is not True:
+                out.append(
+                    Violation(
+                        p.policy.name, p.policy.severity, variable, key, _render(p, ctx), source
+                    )
+                )
+    return out
+
+
+def evaluate_state(
+    policies: PolicySet,
+    state: DesiredState,
+    grants: Mapping[str, Mapping[str, Any]] | None = None,
+    rule_matches: Mapping[str, int] | None = None,
+) -> list[Violation]:
+    """User, group and rule policies over a desired state. ``grants`` maps a casefolded
+    userName to its effective grants; ``rule_matches`` a rule name to how many users it
+    matches (both from rule evaluation)."""
+    tenant = tenant_subject(state.tenant)
+    grants = grants or {}
+    rule_matches = rule_matches or {}
+    users = (
+        (u.userName, user_subject(state, u, grants.get(u.userName.casefold())), src)
+        for u, src in zip(state.users, _sources(state.user_sources, state.users), strict=True)
+    )
+    groups = (
+        (g.displayName, group_subject(state, g), src)
+        for g, src in zip(state.groups, _sources(state.group_sources, state.groups), strict=True)
+    )
+    rules = (
+        (r.name, rule_subject(state, r, rule_matches.get(r.name, 0)), src)
+        for r, src in zip(state.rules, _sources(state.rule_sources, state.rules), strict=True)
+    )
+    return [
+        *evaluate(policies.for_subject("user"), users, "user", tenant),
+        *evaluate(policies.for_subject("group"), groups, "group", tenant),
+        *evaluate(policies.for_subject("rule"), rules, "rule", tenant),
+    ]
+
+
+def _sources(sources: tuple[Source, ...], objs: tuple[Any, ...]) -> list[Source | None]:
+    return list(sources) if len(sources) == len(objs) else [None] * len(objs)

@@ -1,0 +1,219 @@
+"""Policies: loading, compile errors with positions, and every sample policy passing and failing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.desired.loader import load
+from reconciler.policy import evaluate_state, load_policies
+from reconciler.policy.evaluate import evaluate
+from reconciler.policy.subjects import EMPTY_GRANTS
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_POLICIES = REPO / "policies"
+TENANT = {"verified_domains": ["acme.example"], "profile": "goto", "protected": [], "url": "x"}
+
+
+def user(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "userName": "a@acme.example",
+        "externalId": "",
+        "displayName": "",
+        "title": "",
+        "userType": "",
+        "active": True,
+        "emails": ["a@acme.example"],
+        "manager": "",
+        "groups": [],
+        "attributes": {"employmentType": "employee", "employeeNumber": "1", "costCenter": "C"},
+        "grants": dict(EMPTY_GRANTS),
+    }
+    base.update(kw)
+    return base
+
+
+def grants(**kw: Any) -> dict[str, Any]:
+    return {**EMPTY_GRANTS, **kw}
+
+
+CONTRACTOR = {"employmentType": "contractor"}
+
+# (policy, subject kind, subject data, passes?)
+CASES: list[tuple[str, str, dict[str, Any], bool]] = [
+    ("email-in-verified-domain", "user", user(), True),
+    ("email-in-verified-domain", "user", user(emails=["A@ACME.EXAMPLE"]), True),
+    ("email-in-verified-domain", "user", user(emails=["a@gmail.com"]), False),
+    ("employees-have-number-and-cost-center", "user", user(), True),
+    ("employees-have-number-and-cost-center", "user", user(attributes=CONTRACTOR), True),
+    (
+        "employees-have-number-and-cost-center",
+        "user",
+        user(attributes={"employmentType": "employee", "costCenter": "C"}),
+        False,
+    ),
+    (
+        "employees-have-number-and-cost-center",
+        "user",
+        user(userType="service", attributes={"employmentType": "employee"}),
+        True,
+    ),
+    ("contractors-no-admin-role", "user", user(attributes=CONTRACTOR), True),
+    (
+        "contractors-no-admin-role",
+        "user",
+        user(attributes=CONTRACTOR, grants=grants(role="member")),
+        True,
+    ),
+    (
+        "contractors-no-admin-role",
+        "user",
+        user(attributes=CONTRACTOR, grants=grants(role="super-admin")),
+        False,
+    ),
+    (
+        "contractors-no-admin-role",
+        "user",
+        user(attributes=CONTRACTOR, grants=grants(roles=["admin"])),
+        False,
+    ),
+    ("contractors-no-admin-role", "user", user(grants=grants(role="admin")), True),
+    ("admins-in-admin-group", "user", user(grants=grants(role="member")), True),
+    (
+        "admins-in-admin-group",
+        "user",
+        user(groups=["IT Admins"], grants=grants(role="super-admin")),
+        True,
+    ),
+    ("admins-in-admin-group", "user", user(groups=["Sales"], grants=grants(role="admin")), False),
+    (
+        "no-product-for-everyone",
+        "rule",
+        {"name": "r", "grants": grants(products=["GoTo Meeting"]), "matched": 9, "population": 10},
+        True,
+    ),
+    (
+        "no-product-for-everyone",
+        "rule",
+        {"name": "r", "grants": grants(products=["GoTo Meeting"]), "matched": 10, "population": 10},
+        False,
+    ),
+    (
+        "no-product-for-everyone",
+        "rule",
+        {"name": "r", "grants": grants(role="member"), "matched": 10, "population": 10},
+        True,
+    ),
+    ("groups-have-descriptions", "group", {"displayName": "G", "description": "why"}, True),
+    ("groups-have-descriptions", "group", {"displayName": "G", "description": ""}, False),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "data", "passes"), CASES)
+def test_sample_policy(name: str, kind: str, data: dict[str, Any], passes: bool) -> None:
+    ps = load_policies(SAMPLE_POLICIES)
+    assert not ps.diagnostics
+    [policy] = [p for p in ps.policies if p.policy.name == name]
+    violations = evaluate([policy], [("subject", data, None)], kind, TENANT)
+    assert (not violations) is passes, violations
+    for v in violations:
+        assert "?" not in v.message, "every message placeholder resolves"
+
+
+def test_every_sample_policy_is_covered_both_ways() -> None:
+    names = {p.policy.name for p in load_policies(SAMPLE_POLICIES).policies}
+    assert names == {c[0] for c in CASES if c[3]} == {c[0] for c in CASES if not c[3]}
+
+
+def test_sample_state_passes_sample_policies() -> None:
+    state = load(REPO / "desired-state").state
+    assert state is not None
+    assert evaluate_state(load_policies(SAMPLE_POLICIES), state) == []
+
+
+def write_policy(tmp_path: Path, body: str) -> Path:
+    d = tmp_path / "policies"
+    d.mkdir(exist_ok=True)
+    (d / "p.yaml").write_text(body)
+    return d
+
+
+BROKEN = [
+    (
+        "policies:\n  - name: p\n    subject: user\n    expression: user.userName ==\n",
+        4,
+        17,
+        "policy 'p': CEL syntax error in 'user.userName ==': ERROR: <input>:1:17: Syntax error:",
+    ),
+    (
+        "policies:\n  - name: p\n    subject: user\n    expression: usr.userName == ''\n",
+        4,
+        17,
+        "policy 'p' uses unknown variable 'usr'",
+    ),
+    (
+        "policies:\n  - name: p\n    subject: group\n    expression: user.userName == ''\n",
+        4,
+        17,
+        "policy 'p' uses unknown variable 'user'",
+    ),
+    (
+        "policies:\n  - name: p\n    subject: users\n    expression: 'true'\n",
+        3,
+        14,
+        "policies[0].subject: Input should be 'user', 'group', 'rule', 'change' or 'plan'",
+    ),
+    (
+        "policies:\n  - name: p\n    subject: user\n    expression: 'true'\n"
+        "    message: '{{ user. }}'\n",
+        5,
+        14,
+        "policy 'p': message placeholder: CEL syntax error in 'user.': ERROR: <input>:1:6:",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "line", "col", "message"), BROKEN)
+def test_broken_policy_is_a_validation_error(
+    tmp_path: Path, body: str, line: int, col: int, message: str
+) -> None:
+    ps = load_policies(write_policy(tmp_path, body))
+    [d] = ps.diagnostics
+    assert (d.line, d.col) == (line, col)
+    assert d.message.startswith(message), d.message
+    assert ps.policies == []
+
+
+def test_evaluation_error_fails_closed(tmp_path: Path) -> None:
+    body = (
+        "policies:\n  - name: p\n    subject: user\n    expression: user.attributes.nope == 'x'\n"
+    )
+    ps = load_policies(write_policy(tmp_path, body))
+    [v] = evaluate(ps.policies, [("a", user(), None)], "user", TENANT)
+    assert "could not be evaluated for a" in v.message and "has(" in v.message
+
+
+def test_validate_reports_violation_at_the_users_line(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(SAMPLE_POLICIES, tmp_path / "policies")
+    sales = tmp_path / "desired-state" / "users" / "sales.yaml"
+    text = sales.read_text()
+    sales.write_text(text.replace('      employeeNumber: "E01002"\n', "", 1))
+    r = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "--format", "github"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r.stdout
+    assert (
+        "::error file=desired-state/users/sales.yaml,line=19,col=5::employee "
+        "lukas.schmidt@acme.example lacks employeeNumber or costCenter "
+        "(policy employees-have-number-and-cost-center)"
+    ) in r.stdout
