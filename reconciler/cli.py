@@ -11,7 +11,7 @@ import sys
 import typer
 
 from reconciler import __version__
-from reconciler.commands import demo, schema, tenant, validate
+from reconciler.commands import demo, plan, schema, show, tenant, validate
 from reconciler.errors import ReconcilerError
 
 app = typer.Typer(
@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 app.command("validate")(validate.run)
 app.command("schema")(schema.run)
+app.command("plan")(plan.run)
+app.command("show")(show.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
 

@@ -1,0 +1,63 @@
+"""``reconciler plan``: what would change in the tenant, and who gains and loses access."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from reconciler.diagnostics import render_text as render_diagnostics
+from reconciler.plan.render import render_json, render_markdown, render_text, use_color
+from reconciler.plan.run import InvalidState, plan_directory
+from reconciler.progress import progress_bar
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+def run(
+    directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
+    tenant: str | None = typer.Option(
+        None, "--tenant", help="Tenant URL, overriding tenant.yaml and RECONCILER_TENANT_URL."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the plan artifact (JSON)."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
+    ),
+    target: list[str] = typer.Option(
+        [], "--target", help="Plan only this user or group (and its memberships); repeatable."
+    ),
+) -> None:
+    """Compare desired-state with the live tenant and show the plan.
+
+    The plan leads with who gains and who loses access, then each change with its reason.
+    Nothing is written to the tenant. An invalid desired state stops here, before any request.
+    Exit 1 when the plan has errors (ambiguous matches, blocked gates, policy errors).
+    """
+    try:
+        plan, _ = plan_directory(
+            directory, tenant=tenant, targets=tuple(target), progress=progress_bar("Reading tenant")
+        )
+    except InvalidState as exc:
+        typer.echo(render_diagnostics(exc.diagnostics), err=True)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_json(plan) + "\n", encoding="utf-8")
+    if fmt is Format.json:
+        typer.echo(render_json(plan))
+    elif fmt is Format.markdown:
+        typer.echo(render_markdown(plan), nl=False)
+    else:
+        typer.echo(render_text(plan, color=use_color(sys.stdout)))
+    if plan.has_errors:
+        raise typer.Exit(1)
+    if detailed_exitcode and plan.changes:
+        raise typer.Exit(2)

@@ -1,0 +1,46 @@
+"""``reconciler show``: render a saved plan artifact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from reconciler.commands.plan import Format
+from reconciler.errors import InputError
+from reconciler.plan.model import FORMAT_VERSION, Plan
+from reconciler.plan.render import render_json, render_markdown, render_text, use_color
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        plan = Plan.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValidationError as exc:
+        raise InputError(
+            f"{path} is not a reconciler plan ({exc.error_count()} problems)",
+            "pass a file written by `reconciler plan --out`",
+        ) from exc
+    if plan.format_version != FORMAT_VERSION:
+        raise InputError(
+            f"{path} has plan format {plan.format_version}; this reconciler reads {FORMAT_VERSION}",
+            "plan again with this version",
+        )
+    return plan
+
+
+def run(
+    plan_file: Path = typer.Argument(..., help="A plan written by `reconciler plan --out`."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
+) -> None:
+    """Show a saved plan in text, markdown (a PR comment) or JSON."""
+    plan = read_plan(plan_file)
+    if fmt is Format.json:
+        typer.echo(render_json(plan))
+    elif fmt is Format.markdown:
+        typer.echo(render_markdown(plan), nl=False)
+    else:
+        typer.echo(render_text(plan, color=use_color(sys.stdout)))

@@ -1,0 +1,57 @@
+"""``reconciler tenant serve``: the embedded tenant over real HTTP."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from reconciler.errors import UsageError
+from reconciler.tenant.app import SCIM_PREFIX, build_app
+
+
+def run(
+    db: Path = typer.Option(..., "--db", help="The tenant's SQLite database (created if missing)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(0, "--port", help="Port to listen on; 0 picks a free one."),
+    token_env: str | None = typer.Option(
+        None,
+        "--token-env",
+        help="Require 'Authorization: Bearer <token>', the token read from this variable.",
+    ),
+) -> None:
+    """Serve a tenant over HTTP/1.1 (keep-alive). The first line printed is its SCIM base URL.
+
+    Listens on loopback unless --host says otherwise. Data lives in --db and survives
+    restarts. Stop it with Ctrl-C or SIGTERM.
+    """
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise UsageError(
+                f"--token-env {token_env}: the variable is not set",
+                f"export {token_env}=… before starting the tenant",
+            )
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        family = socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", "pick another --port"
+        ) from None
+    app = build_app(db, token=token)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"http://{shown}:{bound}{SCIM_PREFIX}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

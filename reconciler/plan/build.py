@@ -1,0 +1,641 @@
+"""The plan core: desired state + live state + context → a frozen :class:`Plan`. Pure.
+
+No I/O, no clock, no git: the time and the removal dates come in ``PlanContext``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.desired.models import CORE_USER, OwnershipMode, User
+from reconciler.desired.state import DesiredState
+from reconciler.live import LiveState
+from reconciler.plan import scimmap
+from reconciler.plan.hashing import plan_hash
+from reconciler.plan.match import group_key_values, pair, user_key_values
+from reconciler.plan.model import (
+    STAGES,
+    AccessChange,
+    Change,
+    FieldChange,
+    Plan,
+    PlanDiagnostic,
+)
+from reconciler.plan.rules import EffectiveAccess, evaluate, lint
+
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+GRANT_PATHS = {
+    "entitlements": "products",
+    "roles": "roles",
+    f"{scimmap.ACCESS_EXT}:userGroup": "userGroup",
+    f"{scimmap.ACCESS_EXT}:settingsTemplate": "settingsTemplate",
+    f"{scimmap.ACCESS_EXT}:deviceGroups": "deviceGroups",
+}
+
+
+@dataclass(frozen=True)
+class Removal:
+    """When (and in which commit) a user was removed from desired-state."""
+
+    when: dt.datetime
+    commit: str = ""
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    now: dt.datetime
+    commit: str | None = None
+    removed: Mapping[str, Removal] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    # The tenant URL actually used (--tenant / RECONCILER_TENANT_URL), never credentials.
+    url: str | None = None
+
+
+@dataclass
+class _Builder:
+    state: DesiredState
+    live: LiveState
+    ctx: PlanContext
+    changes: list[Change] = field(default_factory=list)
+    diags: list[PlanDiagnostic] = field(default_factory=list)
+    gains: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    loses: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def error(self, message: str, hint: str = "", subject: str = "", code: str = "") -> None:
+        self.diags.append(
+            PlanDiagnostic(severity="error", message=message, hint=hint, subject=subject, code=code)
+        )
+
+    def warn(self, message: str, hint: str = "", subject: str = "", code: str = "") -> None:
+        self.diags.append(
+            PlanDiagnostic(
+                severity="warning", message=message, hint=hint, subject=subject, code=code
+            )
+        )
+
+
+def _label_user(r: Mapping[str, Any]) -> str:
+    return f"user {r.get('userName')!r}"
+
+
+def _label_group(r: Mapping[str, Any]) -> str:
+    return f"group {r.get('displayName')!r}"
+
+
+def _grant_values(value: Any) -> set[str]:
+    if value in (None, "", []):
+        return set()
+    if isinstance(value, list):
+        return {str(v.get("value") if isinstance(v, dict) else v) for v in value}
+    return {str(value)}
+
+
+def _targeted(name: str, targets: tuple[str, ...]) -> bool:
+    return not targets or name.casefold() in {t.casefold() for t in targets}
+
+
+def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
+    b = _Builder(state, live, ctx)
+    access = evaluate(state)
+    for rule, message in lint(state, access):
+        b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
+    tenant = state.tenant
+    protected = {p.casefold() for p in tenant.protected}
+    partial = bool(ctx.targets)
+
+    # ---- users: pair, then compare -----------------------------------------------------
+    users = list(state.users)
+    keys = [
+        {
+            "externalId": [u.externalId] if u.externalId else [],
+            "userName": [u.userName.casefold()],
+            "emails": [e.value.casefold() for e in u.emails],
+        }
+        for u in users
+    ]
+    pairing = pair(keys, list(live.users), tenant.matching.users, user_key_values, _label_user)
+    for i, message in pairing.errors:
+        b.error(
+            message,
+            "give the objects distinct keys, or fix the tenant",
+            users[i].userName,
+            "ambiguous-match",
+        )
+    for i, (r, _) in pairing.pairs.items():
+        b.ids[users[i].userName.casefold()] = str(r["id"])
+    live_by_id = {str(r["id"]): r for r in live.users}
+
+    for i, user in enumerate(users):
+        if not _targeted(user.userName, ctx.targets):
+            continue
+        matched = pairing.pairs.get(i)
+        acc = access.get(user.userName.casefold())
+        managed = scimmap.desired_user(user, state, acc, b.ids, active=user.active)
+        if matched is None:
+            if any(e[0] == i for e in pairing.errors):
+                continue
+            _create_user(b, user, managed, acc)
+        else:
+            _compare_user(
+                b, user, managed, acc, matched[0], matched[1], user.userName.casefold() in protected
+            )
+
+    if not partial:
+        for r in pairing.unmatched_live:
+            _unmanaged_user(b, r, protected)
+
+    # ---- groups -----------------------------------------------------------------------
+    groups = list(state.groups)
+    gkeys = [
+        {
+            "externalId": [g.externalId] if g.externalId else [],
+            "displayName": [g.displayName.casefold()],
+        }
+        for g in groups
+    ]
+    gpair = pair(gkeys, list(live.groups), tenant.matching.groups, group_key_values, _label_group)
+    for i, message in gpair.errors:
+        b.error(message, "give the groups distinct keys", groups[i].displayName, "ambiguous-match")
+    managed_ids = set(b.ids.values())
+    for i, g in enumerate(groups):
+        members = state.members.get(g.displayName.casefold(), frozenset())
+        if (
+            partial
+            and not _targeted(g.displayName, ctx.targets)
+            and not any(_targeted(m, ctx.targets) for m in members)
+        ):
+            continue
+        matched_g = gpair.pairs.get(i)
+        if matched_g is None:
+            if not live.capabilities.can_create_groups:
+                b.error(
+                    f"group {g.displayName!r} does not exist in the tenant, and this tenant cannot "
+                    "create groups",
+                    "create it with the identity provider (same name), or remove it from "
+                    "desired-state",
+                    g.displayName,
+                    "capability",
+                )
+                continue
+            body: dict[str, Any] = {"schemas": [CORE_GROUP], "displayName": g.displayName}
+            if g.externalId:
+                body["externalId"] = g.externalId
+            b.changes.append(
+                Change(
+                    action="create",
+                    resource_type="Group",
+                    key=g.displayName,
+                    reason="in desired-state, not in the tenant",
+                    body=body,
+                    fields=tuple(
+                        FieldChange(path=k, after=v) for k, v in body.items() if k != "schemas"
+                    ),
+                    lookup={"displayName": g.displayName},
+                )
+            )
+            live_members: set[str] = set()
+            gid, version = None, None
+        else:
+            r, how = matched_g
+            gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
+            _compare_group(b, g, r, how)
+            live_members = {
+                str(m.get("value")) for m in r.get("members") or [] if isinstance(m, dict)
+            }
+        _members(
+            b, g.displayName, gid, version, members, live_members, managed_ids, live_by_id, partial
+        )
+
+    if not partial:
+        for r in gpair.unmatched_live:
+            _unmanaged_group(b, r)
+
+    return _finish(b, partial)
+
+
+def _create_user(
+    b: _Builder, user: User, managed: dict[str, scimmap.Managed], acc: EffectiveAccess | None
+) -> None:
+    body = scimmap.scim_body(managed, [CORE_USER])
+    fields = tuple(
+        FieldChange(path=m.path, after=m.value, sensitive=m.sensitive)
+        for m in managed.values()
+        if m.value is not None
+    )
+    lookup = {"userName": user.userName}
+    if user.externalId:
+        lookup["externalId"] = user.externalId
+    b.changes.append(
+        Change(
+            action="create",
+            resource_type="User",
+            key=user.userName,
+            reason="in desired-state, not in the tenant",
+            body=body,
+            fields=fields,
+            lookup=lookup,
+        )
+    )
+    if user.active:
+        _record_access(b, user.userName, {}, managed)
+
+
+def _record_access(
+    b: _Builder, who: str, live: Mapping[str, Any], managed: Mapping[str, scimmap.Managed] | None
+) -> None:
+    """Gains and losses of grant values between ``live`` and ``managed`` (None: loses all)."""
+    for path, grant in GRANT_PATHS.items():
+        before = _grant_values(scimmap.live_value(live, path)) if live else set()
+        after = set()
+        if managed is not None and path in managed:
+            after = _grant_values(managed[path].value)
+        elif managed is not None:
+            continue  # not managed: nothing changes
+        for v in after - before:
+            b.gains.setdefault((grant, v), set()).add(who)
+        for v in before - after:
+            b.loses.setdefault((grant, v), set()).add(who)
+
+
+def _compare_user(
+    b: _Builder,
+    user: User,
+    managed: dict[str, scimmap.Managed],
+    acc: EffectiveAccess | None,
+    r: dict[str, Any],
+    how: str,
+    protected: bool,
+) -> None:
+    changed: list[scimmap.Managed] = []
+    fields: list[FieldChange] = []
+    for m in managed.values():
+        before = scimmap.live_value(r, m.path)
+        if m.norm(before) != m.key:
+            changed.append(m)
+            fields.append(
+                FieldChange(path=m.path, before=before, after=m.value, sensitive=m.sensitive)
+            )
+    if not changed:
+        return
+    live_active = scimmap.live_value(r, "active")
+    was_inactive = live_active is False or str(live_active).lower() == "false"
+    renamed = str(r.get("userName", "")).casefold() != user.userName.casefold()
+    adopt = (
+        how != "externalId"
+        and user.externalId is not None
+        and r.get("externalId") != user.externalId
+    )
+    if was_inactive and user.active:
+        action, reason = "reactivate", "back in desired-state: reactivated with its grants"
+        # Genesys brings a re-enabled user back without roles: send every grant again.
+        for path in GRANT_PATHS:
+            if path in managed and managed[path] not in changed and managed[path].value is not None:
+                changed.append(managed[path])
+    elif renamed and how == "externalId":
+        action, reason = (
+            "rename",
+            f"userName changed in desired-state (externalId {user.externalId} is stable)",
+        )
+    elif adopt:
+        action, reason = (
+            "adopt",
+            f"matched by {how}: an existing account the reconciler did not create",
+        )
+    else:
+        action, reason = "update", _update_reason(changed, acc)
+    if protected and (renamed or _strips(changed, r)):
+        b.error(
+            f"protected account {user.userName!r} would be "
+            + ("renamed" if renamed else "stripped of access"),
+            "protected accounts are never renamed or stripped; change tenant.yaml's protected "
+            "list deliberately if this is intended",
+            user.userName,
+            "protected",
+        )
+        return
+    b.changes.append(
+        Change(
+            action=action,
+            resource_type="User",
+            key=user.userName,
+            reason=reason,
+            id=str(r["id"]),
+            version=(r.get("meta") or {}).get("version"),
+            fields=tuple(fields),
+            operations=tuple(scimmap.patch_ops(changed)),
+            lookup={"userName": user.userName},
+        )
+    )
+    _record_access(b, user.userName, {} if was_inactive else r, managed if user.active else None)
+
+
+def _strips(changed: list[scimmap.Managed], r: Mapping[str, Any]) -> bool:
+    for m in changed:
+        if m.path in GRANT_PATHS:
+            before = _grant_values(scimmap.live_value(r, m.path))
+            if before - _grant_values(m.value):
+                return True
+        if m.path == "active" and m.value is False:
+            return True
+    return False
+
+
+# Where a SCIM grant target's values come from in the rules.
+_GRANT_SOURCES = {
+    "entitlements": ("products", "entitlements"),
+    "roles": ("role", "roles"),
+    f"{scimmap.ACCESS_EXT}:userGroup": ("userGroup",),
+    f"{scimmap.ACCESS_EXT}:settingsTemplate": ("settingsTemplate",),
+    f"{scimmap.ACCESS_EXT}:deviceGroups": ("deviceGroups",),
+}
+
+
+def _update_reason(changed: list[scimmap.Managed], acc: EffectiveAccess | None) -> str:
+    """The first gained grant and the rule that gives it, else the attributes that differ."""
+    for m in changed:
+        if m.path not in GRANT_PATHS or acc is None:
+            continue
+        for v in sorted(_grant_values(m.value)):
+            for grant in _GRANT_SOURCES[m.path]:
+                why = acc.explain(grant, v)
+                if why:
+                    return f"{why} grants {grant}: {v}"
+    if any(m.path in GRANT_PATHS for m in changed):
+        return "access changed by rules"
+    names = ", ".join(m.path.rsplit(":", 1)[-1] for m in changed[:4])
+    return f"attributes differ from desired-state ({names})"
+
+
+def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: set[str]) -> None:
+    name = str(r.get("userName") or r.get("id"))
+    cf = name.casefold()
+    if cf in protected:
+        return
+    active = not (r.get("active") is False or str(r.get("active")).lower() == "false")
+    tenant = b.state.tenant
+    removal = b.ctx.removed.get(cf)
+    base = dict(
+        id=str(r["id"]), version=(r.get("meta") or {}).get("version"), lookup={"userName": name}
+    )
+    if removal is not None:
+        since = (
+            f"removed from desired-state in {removal.commit[:10] or 'git'} on {removal.when.date()}"
+        )
+        grace = tenant.lifecycle.grace_seconds
+        due = grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace
+        if (tenant.lifecycle.removed_users == "delete" or due) and (
+            b.live.capabilities.can_delete_users
+        ):
+            b.changes.append(
+                Change(
+                    action="delete",
+                    resource_type="User",
+                    key=name,
+                    reason=since
+                    + (f"; grace period {tenant.lifecycle.delete_after} is over" if due else ""),
+                    **base,
+                )
+            )
+            _record_access(b, name, r if active else {}, None)
+            return
+        if active:
+            until = ""
+            if grace is not None:
+                until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
+            b.changes.append(_suspend(name, since + until, base))
+            _record_access(b, name, r, None)
+        return
+    mode = tenant.ownership.users
+    if mode is OwnershipMode.report:
+        b.warn(
+            f"drift: user {name!r} is in the tenant but not in desired-state",
+            "add it to desired-state, or set ownership.users to suspend or delete",
+            name,
+            "unmanaged",
+        )
+    elif mode is OwnershipMode.suspend and active:
+        b.changes.append(_suspend(name, "not in desired-state (ownership: suspend)", base))
+        _record_access(b, name, r, None)
+    elif mode is OwnershipMode.delete:
+        if b.live.capabilities.can_delete_users:
+            b.changes.append(
+                Change(
+                    action="delete",
+                    resource_type="User",
+                    key=name,
+                    reason="not in desired-state (ownership: delete)",
+                    **base,
+                )
+            )
+            _record_access(b, name, r if active else {}, None)
+        elif active:
+            b.changes.append(
+                _suspend(
+                    name,
+                    "not in desired-state (ownership: delete; this tenant suspends instead)",
+                    base,
+                )
+            )
+            _record_access(b, name, r, None)
+
+
+def _suspend(name: str, reason: str, base: dict[str, Any]) -> Change:
+    return Change(
+        action="suspend",
+        resource_type="User",
+        key=name,
+        reason=reason,
+        fields=(FieldChange(path="active", before=True, after=False),),
+        operations=({"op": "replace", "path": "active", "value": False},),
+        **base,
+    )
+
+
+def _compare_group(b: _Builder, g: Any, r: dict[str, Any], how: str) -> None:
+    fields, ops = [], []
+    wanted = {"displayName": g.displayName, "externalId": g.externalId}
+    for path, value in wanted.items():
+        if value is None:
+            continue
+        before = r.get(path)
+        same = (
+            (str(before or "").casefold() == value.casefold())
+            if path == "displayName"
+            else before == value
+        )
+        if path == "displayName" and str(before or "") != value and same:
+            same = True  # case differences are not changes
+        if not same:
+            fields.append(FieldChange(path=path, before=before, after=value))
+            ops.append({"op": "replace", "path": path, "value": value})
+    if not ops:
+        return
+    renamed = any(f.path == "displayName" for f in fields)
+    action = (
+        "rename"
+        if renamed and how == "externalId"
+        else ("adopt" if how != "externalId" and g.externalId else "update")
+    )
+    b.changes.append(
+        Change(
+            action=action,
+            resource_type="Group",
+            key=g.displayName,
+            reason="group attributes differ from desired-state",
+            id=str(r["id"]),
+            version=(r.get("meta") or {}).get("version"),
+            fields=tuple(fields),
+            operations=tuple(ops),
+            lookup={"displayName": g.displayName},
+        )
+    )
+
+
+def _members(
+    b: _Builder,
+    group: str,
+    gid: str | None,
+    version: str | None,
+    desired: frozenset[str],
+    live_ids: set[str],
+    managed_ids: set[str],
+    live_by_id: Mapping[str, dict[str, Any]],
+    partial: bool,
+) -> None:
+    by_name = b.state.user_by_name
+    add_names: list[str] = []
+    add_values: list[dict[str, Any]] = []
+    wanted_ids: set[str] = set()
+    for cf in sorted(desired):
+        name = by_name[cf].userName if cf in by_name else cf
+        if partial and not _targeted(name, b.ctx.targets) and not _targeted(group, b.ctx.targets):
+            continue
+        uid = b.ids.get(cf)
+        if uid is not None:
+            wanted_ids.add(uid)
+            if uid in live_ids:
+                continue
+        add_names.append(name)
+        add_values.append({"value": uid if uid else {scimmap.USER_REF: name}})
+    if add_names:
+        b.changes.append(
+            Change(
+                action="add_member",
+                resource_type="Group",
+                key=group,
+                reason=f"member of {group} in desired-state",
+                id=gid,
+                members=tuple(add_names),
+                operations=({"op": "add", "path": "members", "value": add_values},),
+                lookup={"displayName": group},
+            )
+        )
+    mode = b.state.tenant.ownership.users
+    remove = []
+    for uid in sorted(live_ids - wanted_ids):
+        r = live_by_id.get(uid)
+        if uid in managed_ids:
+            name = next((n for n, i in b.ids.items() if i == uid), uid)
+            if (
+                partial
+                and not _targeted(name, b.ctx.targets)
+                and not _targeted(group, b.ctx.targets)
+            ):
+                continue
+            remove.append((by_name[name].userName if name in by_name else name, uid))
+        elif (
+            r is not None and mode in (OwnershipMode.suspend, OwnershipMode.delete) and not partial
+        ):
+            if str(r.get("userName", "")).casefold() in b.ctx.removed:
+                continue  # removed users keep their groups while suspended
+            remove.append((str(r.get("userName") or uid), uid))
+    if remove:
+        b.changes.append(
+            Change(
+                action="remove_member",
+                resource_type="Group",
+                key=group,
+                reason=f"not a member of {group} in desired-state",
+                id=gid,
+                version=version,
+                members=tuple(n for n, _ in remove),
+                operations=tuple(
+                    {"op": "remove", "path": f'members[value eq "{uid}"]'} for _, uid in remove
+                ),
+                lookup={"displayName": group},
+            )
+        )
+
+
+def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
+    name = str(r.get("displayName") or r.get("id"))
+    mode = b.state.tenant.ownership.groups
+    if mode is OwnershipMode.report:
+        b.warn(
+            f"drift: group {name!r} is in the tenant but not in desired-state",
+            "add it to desired-state, or set ownership.groups to delete",
+            name,
+            "unmanaged",
+        )
+    elif mode is OwnershipMode.delete:
+        if not b.live.capabilities.can_delete_groups:
+            b.warn(
+                f"group {name!r} is not in desired-state, and this tenant cannot delete groups",
+                "remove it with the identity provider",
+                name,
+                "capability",
+            )
+            return
+        b.changes.append(
+            Change(
+                action="delete",
+                resource_type="Group",
+                key=name,
+                reason="not in desired-state (ownership: delete)",
+                id=str(r["id"]),
+                version=(r.get("meta") or {}).get("version"),
+                lookup={"displayName": name},
+            )
+        )
+
+
+def _finish(b: _Builder, partial: bool) -> Plan:
+    order = {stage: n for n, stage in enumerate(STAGES)}
+    changes = sorted(
+        b.changes, key=lambda c: (order[(c.resource_type, c.action)], c.key.casefold())
+    )
+    summary: dict[str, int] = {}
+    for c in changes:
+        summary[c.action] = summary.get(c.action, 0) + 1
+    access = tuple(
+        AccessChange(
+            grant=grant,
+            value=value,
+            gains=tuple(sorted(b.gains.get((grant, value), ()), key=str.casefold)),
+            loses=tuple(sorted(b.loses.get((grant, value), ()), key=str.casefold)),
+        )
+        for grant, value in sorted(set(b.gains) | set(b.loses))
+    )
+    url = b.ctx.url or b.state.tenant.url
+    sensitive = tuple(sorted(scimmap.attribute_path(a) for a in b.state.attributes if a.sensitive))
+    return Plan(
+        tenant_url=url,
+        desired_commit=b.ctx.commit,
+        created_at=b.ctx.now.isoformat(),
+        partial=partial,
+        targets=b.ctx.targets,
+        live_users=len(b.live.users),
+        live_groups=len(b.live.groups),
+        summary=summary,
+        access=access,
+        changes=tuple(changes),
+        diagnostics=tuple(b.diags),
+        blocked=any(d.severity == "error" for d in b.diags),
+        ids=dict(sorted(b.ids.items())),
+        sensitive_paths=sensitive,
+        plan_hash=plan_hash(url, changes),
+    )

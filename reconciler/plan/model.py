@@ -1,0 +1,130 @@
+"""The plan artifact: frozen, versioned, JSON-round-trippable. Apply reads only this.
+
+References to users that may not exist yet (a member or manager created by the same plan) are
+written as ``{"$user": "<userName>"}`` inside bodies and operations; apply replaces each with
+the id the tenant gave (from the plan's ``ids`` or from the create that made the user).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+Action = Literal[
+    "create",
+    "update",
+    "rename",
+    "adopt",
+    "reactivate",
+    "suspend",
+    "delete",
+    "add_member",
+    "remove_member",
+]
+ResourceTypeName = Literal["User", "Group"]
+SYMBOL: dict[str, str] = {
+    "create": "+",
+    "update": "~",
+    "rename": "~",
+    "adopt": "~",
+    "reactivate": "±",
+    "suspend": "±",
+    "delete": "-",
+    "add_member": "+",
+    "remove_member": "-",
+}
+# Apply runs stages in this order; within a stage, changes are independent.
+STAGES: tuple[tuple[ResourceTypeName, str], ...] = (
+    ("Group", "create"),
+    ("User", "create"),
+    ("User", "update"),
+    ("User", "rename"),
+    ("User", "adopt"),
+    ("User", "reactivate"),
+    ("Group", "update"),
+    ("Group", "rename"),
+    ("Group", "adopt"),
+    ("Group", "add_member"),
+    ("Group", "remove_member"),
+    ("User", "suspend"),
+    ("User", "delete"),
+    ("Group", "delete"),
+)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldChange(Frozen):
+    path: str
+    before: Any = None
+    after: Any = None
+    sensitive: bool = False
+
+
+class Change(Frozen):
+    """One step. ``id``/``version`` are the live object's, recorded for apply's stale check."""
+
+    action: Action
+    resource_type: ResourceTypeName
+    key: str
+    reason: str
+    id: str | None = None
+    version: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    body: dict[str, Any] | None = None
+    operations: tuple[dict[str, Any], ...] = ()
+    members: tuple[str, ...] = ()
+    # Attribute → value that identify the object, for looking it up after a failed create.
+    lookup: dict[str, str] = Field(default_factory=dict)
+
+
+class AccessChange(Frozen):
+    """Who gains and who loses one grant value (e.g. products: GoTo Webinar)."""
+
+    grant: str
+    value: str
+    gains: tuple[str, ...] = ()
+    loses: tuple[str, ...] = ()
+
+
+class PlanDiagnostic(Frozen):
+    severity: Literal["error", "warning"]
+    message: str
+    hint: str = ""
+    code: str = ""
+    subject: str = ""
+
+
+class Allowance(Frozen):
+    gate: str
+    up_to: int
+
+
+class Plan(Frozen):
+    format_version: int = FORMAT_VERSION
+    tenant_url: str
+    desired_commit: str | None = None
+    created_at: str = ""
+    partial: bool = False
+    targets: tuple[str, ...] = ()
+    live_users: int = 0
+    live_groups: int = 0
+    summary: dict[str, int] = Field(default_factory=dict)
+    access: tuple[AccessChange, ...] = ()
+    changes: tuple[Change, ...] = ()
+    diagnostics: tuple[PlanDiagnostic, ...] = ()
+    allowances: tuple[Allowance, ...] = ()
+    blocked: bool = False
+    # Live ids of users the plan references by userName (casefolded), for apply.
+    ids: dict[str, str] = Field(default_factory=dict)
+    sensitive_paths: tuple[str, ...] = ()
+    plan_hash: str = ""
+
+    @property
+    def has_errors(self) -> bool:
+        return self.blocked or any(d.severity == "error" for d in self.diagnostics)

@@ -1,0 +1,164 @@
+"""Rule evaluation (compile mode): which rule gives each user each grant.
+
+Priority 1 is the highest. A single-valued grant (role, userGroup, settingsTemplate) comes from
+the highest-priority matching rule that grants it; multi-valued grants (products, deviceGroups,
+roles, entitlements) are merged over every matching rule. Pure: a desired state in, plain data
+out. History, policies and the plan all use this one evaluator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.desired.models import MULTI_GRANTS, SINGLE_GRANTS, Condition, Rule, User
+from reconciler.desired.state import DesiredState
+
+
+@dataclass(frozen=True)
+class Because:
+    """Why a user holds a grant value: the rule and the group(s) that matched."""
+
+    rule: str
+    priority: int
+    via: tuple[str, ...]
+
+    def __str__(self) -> str:
+        via = f" via group {', '.join(self.via)}" if self.via else ""
+        return f"rule '{self.rule}' (priority {self.priority}){via}"
+
+
+@dataclass
+class EffectiveAccess:
+    """A user's grants after rules, each value with the rule that gave it."""
+
+    single: dict[str, tuple[str, Because]] = field(default_factory=dict)
+    multi: dict[str, dict[str, list[Because]]] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"role": "member", "products": ["GoTo Meeting"], …}`` (sorted lists)."""
+        out: dict[str, Any] = {k: "" for k in SINGLE_GRANTS}
+        out.update({k: v for k, (v, _) in self.single.items()})
+        for k in MULTI_GRANTS:
+            out[k] = sorted(self.multi.get(k, {}))
+        return out
+
+    def explain(self, grant: str, value: str) -> str:
+        if grant in self.single and self.single[grant][0] == value:
+            return str(self.single[grant][1])
+        becauses = self.multi.get(grant, {}).get(value, [])
+        return "; ".join(str(b) for b in becauses)
+
+
+def _attr_value(user: User, name: str) -> Any:
+    if name in user.attributes:
+        return user.attributes[name]
+    return getattr(user, name, None)
+
+
+def _condition(user: User, c: Condition) -> bool:
+    v = _attr_value(user, c.attribute)
+    if c.op == "exists":
+        return v is not None
+    if c.op == "absent":
+        return v is None
+    if v is None:
+        return c.op in ("ne", "not_in")
+    s = str(v).casefold()
+    match c.op:  # exhaustive over ConditionOp
+        case "eq":
+            return s == str(c.value).casefold()
+        case "ne":
+            return s != str(c.value).casefold()
+        case "in":
+            return s in {str(x).casefold() for x in c.value}
+        case "not_in":
+            return s not in {str(x).casefold() for x in c.value}
+        case "starts_with":
+            return s.startswith(str(c.value).casefold())
+        case _:  # "ends_with"
+            return s.endswith(str(c.value).casefold())
+
+
+def matches(rule: Rule, user: User, groups: frozenset[str]) -> tuple[str, ...] | None:
+    """The groups through which ``rule`` matches ``user`` (``()`` when it matches on
+    conditions alone), or ``None`` when it does not match. ``groups`` are casefolded."""
+    m = rule.match
+    via_any = [g for g in m.groups_any if g.casefold() in groups]
+    if m.groups_any and not via_any:
+        return None
+    if any(g.casefold() not in groups for g in m.groups_all):
+        return None
+    if not all(_condition(user, c) for c in m.conditions):
+        return None
+    return tuple(via_any) + tuple(m.groups_all)
+
+
+def evaluate(state: DesiredState) -> dict[str, EffectiveAccess]:
+    """Effective access of every desired user, keyed by casefolded userName."""
+    rules = sorted(state.rules, key=lambda r: r.priority)
+    out: dict[str, EffectiveAccess] = {}
+    for user in state.users:
+        key = user.userName.casefold()
+        acc = EffectiveAccess()
+        groups = state.groups_of.get(key, frozenset())
+        for rule in rules:
+            via = matches(rule, user, groups)
+            if via is None:
+                continue
+            because = Because(rule.name, rule.priority, via)
+            acc.rules.append(rule.name)
+            g = rule.grants
+            for k in SINGLE_GRANTS:
+                value = getattr(g, k)
+                if value and k not in acc.single:
+                    acc.single[k] = (value, because)
+            for k in MULTI_GRANTS:
+                for value in getattr(g, k):
+                    acc.multi.setdefault(k, {}).setdefault(value, []).append(because)
+        out[key] = acc
+    return out
+
+
+def rule_matches(access: Mapping[str, EffectiveAccess]) -> dict[str, int]:
+    """How many users each rule matches."""
+    counts: dict[str, int] = {}
+    for acc in access.values():
+        for name in acc.rules:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def lint(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> list[tuple[Rule, str]]:
+    """Warnings: rules matching nobody, and shadowed rules (never win a single-valued grant
+    and add no multi-valued value that other matching rules do not already give)."""
+    counts = rule_matches(access)
+    out: list[tuple[Rule, str]] = []
+    for rule in state.rules:
+        if not counts.get(rule.name):
+            out.append((rule, f"rule '{rule.name}' matches no user"))
+            continue
+        contributes = False
+        for acc in access.values():
+            if rule.name not in acc.rules:
+                continue
+            if any(b.rule == rule.name for _, b in acc.single.values()):
+                contributes = True
+                break
+            for values in acc.multi.values():
+                if any(len(bs) == 1 and bs[0].rule == rule.name for bs in values.values()):
+                    contributes = True
+                    break
+            if contributes:
+                break
+        if not contributes:
+            out.append(
+                (
+                    rule,
+                    f"rule '{rule.name}' is shadowed: higher-priority rules already give every "
+                    "grant it would, for every user it matches",
+                )
+            )
+    return out

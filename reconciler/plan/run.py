@@ -1,0 +1,95 @@
+"""Making a plan for real: load, read the tenant, look up removals in git, build. (I/O.)"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.desired.loader import load
+from reconciler.desired.models import Tenant
+from reconciler.desired.state import DesiredState
+from reconciler.diagnostics import Diagnostic
+from reconciler.errors import InputError, UsageError
+from reconciler.live import LiveState
+from reconciler.plan.build import PlanContext, build_plan
+from reconciler.plan.model import Plan
+
+ENV_URL = "RECONCILER_TENANT_URL"
+Progress = Callable[[int, int], None]
+
+
+def tenant_url(state: DesiredState, override: str | None) -> str:
+    url = override or os.environ.get(ENV_URL) or state.tenant.url
+    if url != state.tenant.url:
+        try:
+            Tenant(url=url)
+        except ValueError as exc:
+            raise UsageError(
+                f"not a tenant URL: {url!r}", "write an http(s):// SCIM base URL or local:<path>"
+            ) from exc
+    return url
+
+
+@dataclass
+class Loaded:
+    state: DesiredState
+    diagnostics: list[Diagnostic]
+
+
+def load_state(directory: Path) -> Loaded:
+    result = load(directory)
+    if not result.ok or result.state is None:
+        raise InvalidState(result.diagnostics)
+    return Loaded(result.state, result.diagnostics)
+
+
+class InvalidState(InputError):
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__("the desired state does not validate; nothing was sent to the tenant")
+        self.diagnostics = diagnostics
+
+
+async def read_tenant(state: DesiredState, url: str, progress: Progress | None = None) -> LiveState:
+    from reconciler.scim import open_client, read_live
+
+    t = state.tenant
+    async with open_client(url, auth=t.auth, profile=t.profile, rate_limit=t.rate_limit) as client:
+        return await read_live(client, progress=progress)
+
+
+def make_plan(
+    state: DesiredState,
+    live: LiveState,
+    *,
+    url: str,
+    targets: tuple[str, ...] = (),
+    now: dt.datetime | None = None,
+) -> Plan:
+    from reconciler.gitops.removals import head_commit, removal_dates
+
+    present = {u.userName.casefold() for u in state.users}
+    ctx = PlanContext(
+        now=now or dt.datetime.now(dt.UTC),
+        commit=head_commit(state.root),
+        removed=removal_dates(state.root, present),
+        targets=targets,
+        url=url,
+    )
+    return build_plan(state, live, ctx)
+
+
+def plan_directory(
+    directory: Path,
+    *,
+    tenant: str | None = None,
+    targets: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> tuple[Plan, DesiredState]:
+    loaded = load_state(directory)
+    url = tenant_url(loaded.state, tenant)
+    live = asyncio.run(read_tenant(loaded.state, url, progress))
+    return make_plan(loaded.state, live, url=url, targets=targets), loaded.state

@@ -1,0 +1,54 @@
+"""The SCIM 2.0 client: discovery, reading a whole tenant, and writes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from reconciler.desired.models import Auth, Profile
+from reconciler.scim.auth import Credentials
+from reconciler.scim.client import ScimClient
+from reconciler.scim.profiles import facts
+from reconciler.scim.read import read_live
+
+__all__ = ["ScimClient", "open_client", "read_live"]
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@asynccontextmanager
+async def open_client(
+    url: str,
+    *,
+    auth: Auth | None = None,
+    profile: Profile = Profile.generic,
+    rate_limit: float | None = None,
+    env: Mapping[str, str] = os.environ,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[ScimClient]:
+    """A client for ``url``: an http(s) SCIM base URL, or ``local:<path>`` for the embedded
+    tenant served in process (no socket, no server to start)."""
+    auth = auth or Auth()
+    f = facts(profile)
+    base = url.rstrip("/") + "/"
+    if url.startswith("local:"):
+        from reconciler.tenant.app import SCIM_PREFIX, build_app
+
+        db = Path(url.removeprefix("local:"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        transport = httpx.ASGITransport(app=build_app(db))  # type: ignore[arg-type]
+        base = f"http://embedded-tenant{SCIM_PREFIX}/"
+        rate = rate_limit or 0.0  # in process: nothing to protect
+    else:
+        rate = rate_limit or f.rate_limit
+    limits = httpx.Limits(max_connections=max(8, f.concurrency * 2))
+    async with httpx.AsyncClient(
+        base_url=base, transport=transport, timeout=TIMEOUT, limits=limits
+    ) as http:
+        yield ScimClient(
+            http, facts=f, credentials=Credentials(auth, env), rate_limit=rate, url=url
+        )
