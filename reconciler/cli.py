@@ -11,7 +11,7 @@ import sys
 import typer
 
 from reconciler import __version__
-from reconciler.commands import demo, plan, schema, show, tenant, validate
+from reconciler.commands import apply, demo, plan, receipts, schema, show, tenant, validate
 from reconciler.errors import ReconcilerError
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app.command("validate")(validate.run)
 app.command("schema")(schema.run)
 app.command("plan")(plan.run)
 app.command("show")(show.run)
+app.command("apply")(apply.run)
+app.command("receipts")(receipts.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
 

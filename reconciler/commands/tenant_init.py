@@ -8,6 +8,7 @@ import typer
 
 from reconciler.desired.loader import load
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER
+from reconciler.desired.state import DesiredState
 from reconciler.errors import InputError, UsageError
 from reconciler.tenant.settings import Extension, ExtensionAttribute, TenantSettings
 from reconciler.tenant.store import init_tenant
@@ -18,8 +19,12 @@ def extensions_from(directory: Path) -> tuple[Extension, ...]:
     result = load(directory)
     if result.state is None:
         raise InputError(f"{directory} does not validate", "run `reconciler validate` first")
+    return extensions_of(result.state)
+
+
+def extensions_of(state: DesiredState) -> tuple[Extension, ...]:
     by_urn: dict[str, list[ExtensionAttribute]] = {}
-    for a in result.state.attributes:
+    for a in state.attributes:
         if a.scim.schema_ in (ENTERPRISE_USER, CORE_USER):
             continue
         by_urn.setdefault(a.scim.schema_, []).append(

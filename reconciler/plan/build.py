@@ -104,6 +104,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     for rule, message in lint(state, access):
         b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
     tenant = state.tenant
+    _check_schemas(b)
     protected = {p.casefold() for p in tenant.protected}
     partial = bool(ctx.targets)
 
@@ -215,6 +216,28 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             _unmanaged_group(b, r)
 
     return _finish(b, partial)
+
+
+def _check_schemas(b: _Builder) -> None:
+    """A custom attribute whose schema the tenant does not declare is a plan error: writing
+    it would fail for every user at apply time."""
+    known = b.live.capabilities.extension_schemas
+    if not known:
+        return  # the tenant did not list /Schemas: nothing to check against
+    for attr in b.state.attributes:
+        urn = attr.scim.schema_
+        if urn == CORE_USER:
+            continue
+        names = {n.casefold() for n in known.get(urn, ())}
+        if urn not in known or attr.scim_path.casefold() not in names:
+            b.error(
+                f"custom attribute {attr.name!r} lives in {urn}, which the tenant does not declare"
+                + ("" if urn not in known else f" with an attribute {attr.scim_path!r}"),
+                "declare the schema in the tenant (for the embedded one: reconciler tenant init "
+                "--schema-from desired-state), or fix attributes.yaml",
+                attr.name,
+                "capability",
+            )
 
 
 def _create_user(

@@ -1,0 +1,1 @@
+"""Apply: execute exactly a reviewed plan, safely, concurrently and resumably."""

@@ -1,0 +1,88 @@
+"""Applying a plan for real: lock, journal, client, executor, receipt. (I/O.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler.apply.executor import Executor
+from reconciler.apply.journal import Journal
+from reconciler.apply.lock import ApplyLock
+from reconciler.apply.receipt import Receipt, actor, from_results, run_url
+from reconciler.desired.models import Tenant
+from reconciler.errors import InputError
+from reconciler.plan.hashing import plan_hash
+from reconciler.plan.model import Plan
+from reconciler.scim import open_client
+from reconciler.scim.discovery import discover
+
+WORK = Path(".reconciler")
+
+
+def check_integrity(plan: Plan) -> None:
+    """Refuse a plan whose changes do not hash to its recorded hash (edited after review)."""
+    if plan_hash(plan.tenant_url, plan.changes) != plan.plan_hash:
+        raise InputError(
+            "the plan's changes do not match its plan_hash: it was edited after it was made",
+            "make a new plan with `reconciler plan --out plan.json` and review it",
+        )
+    if plan.blocked:
+        raise InputError(
+            "this plan is blocked by errors (see its diagnostics); it cannot be applied",
+            "fix the errors, or allow the gate deliberately, then plan again",
+        )
+
+
+async def apply_plan(
+    plan: Plan,
+    tenant: Tenant,
+    *,
+    url: str | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    concurrency: int | None = None,
+    journal_path: Path | None = None,
+    repo_dir: Path = Path(),
+    progress: Callable[[int, int], None] | None = None,
+) -> Receipt:
+    check_integrity(plan)
+    journal_path = journal_path or WORK / "journal" / f"{plan.plan_hash}.jsonl"
+    started = dt.datetime.now(dt.UTC)
+    with ApplyLock(WORK / "apply.lock"):
+        done = Journal.read(journal_path) if (resume or retry_failed) else {}
+        if not (resume or retry_failed) and journal_path.exists():
+            journal_path.unlink()
+        journal = Journal(journal_path)
+        try:
+            async with open_client(
+                url or plan.tenant_url,
+                auth=tenant.auth,
+                profile=tenant.profile,
+                rate_limit=tenant.rate_limit,
+            ) as client:
+                await discover(client)
+                executor = Executor(
+                    plan,
+                    client,
+                    journal=journal,
+                    concurrency=concurrency or client.facts.concurrency,
+                    done=done,
+                    retry_failed=retry_failed,
+                    progress=progress,
+                )
+                results = await executor.run()
+        finally:
+            journal.close()
+    changes, counts = from_results(results)
+    return Receipt(
+        plan_hash=plan.plan_hash,
+        tenant_url=plan.tenant_url,
+        desired_commit=plan.desired_commit,
+        actor=actor(repo_dir),
+        run_url=run_url(),
+        started_at=started.isoformat(),
+        finished_at=dt.datetime.now(dt.UTC).isoformat(),
+        counts=counts,
+        results=changes,
+    )
