@@ -1,0 +1,318 @@
+"""The pure plan core, table-driven: desired YAML + live SCIM JSON → expected changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.desired.loader import load_files
+from reconciler.desired.state import DesiredState
+from reconciler.live import Capabilities, LiveState
+from reconciler.plan.build import PlanContext, Removal, build_plan
+from reconciler.plan.model import Plan
+from reconciler.plan.rules import evaluate
+
+ROOT = Path("/state")
+NOW = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+ACCESS = "urn:ietf:params:scim:schemas:extension:reconciler:2.0:User"
+
+
+def state(
+    users: str = "",
+    groups: str = "",
+    rules: str = "",
+    tenant: str = "url: https://scim.example/v2\n",
+) -> DesiredState:
+    files = {ROOT / "tenant.yaml": tenant.encode()}
+    if users:
+        files[ROOT / "users.yaml"] = ("users:\n" + users).encode()
+    if groups:
+        files[ROOT / "groups.yaml"] = ("groups:\n" + groups).encode()
+    if rules:
+        files[ROOT / "rules.yaml"] = ("rules:\n" + rules).encode()
+    result = load_files(ROOT, files)
+    assert result.ok and result.state is not None, result.diagnostics
+    return result.state
+
+
+def live_user(name: str, uid: str | None = None, **kw: Any) -> dict[str, Any]:
+    return {"id": uid or name, "userName": name, "meta": {"version": 'W/"1"'}, **kw}
+
+
+def live_group(
+    name: str, gid: str | None = None, members: tuple[str, ...] = (), **kw: Any
+) -> dict[str, Any]:
+    return {
+        "id": gid or name,
+        "displayName": name,
+        "members": [{"value": m} for m in members],
+        "meta": {"version": 'W/"1"'},
+        **kw,
+    }
+
+
+def plan(
+    desired: DesiredState,
+    users: list[dict[str, Any]] | None = None,
+    groups: list[dict[str, Any]] | None = None,
+    caps: Capabilities | None = None,
+    **ctx: Any,
+) -> Plan:
+    live = LiveState(
+        "https://scim.example/v2", tuple(users or ()), tuple(groups or ()), caps or Capabilities()
+    )
+    return build_plan(desired, live, PlanContext(now=NOW, **ctx))
+
+
+def actions(p: Plan) -> list[tuple[str, str, str]]:
+    return [(c.action, c.resource_type, c.key) for c in p.changes]
+
+
+ALICE = "  - userName: alice@x.example\n    externalId: '1'\n    title: Engineer\n"
+
+
+def test_create_everything_in_order() -> None:
+    s = state(ALICE + "    groups: [Eng]\n", "  - displayName: Eng\n")
+    p = plan(s)
+    assert actions(p) == [
+        ("create", "Group", "Eng"),
+        ("create", "User", "alice@x.example"),
+        ("add_member", "Group", "Eng"),
+    ]
+    assert p.changes[2].operations[0]["value"] == [{"value": {"$user": "alice@x.example"}}]
+    assert p.summary == {"create": 2, "add_member": 1}
+
+
+def test_no_changes_when_equal_modulo_case_and_server_fields() -> None:
+    s = state(
+        ALICE + "    emails: [Alice@X.example]\n    groups: [Eng]\n", "  - displayName: Eng\n"
+    )
+    u = live_user(
+        "ALICE@x.example",
+        "u1",
+        externalId="1",
+        title="Engineer",
+        active="True",  # a string boolean, as Entra-era tenants send
+        emails=[{"value": "alice@x.EXAMPLE", "type": "work", "primary": True}],
+        schemas=["urn:ietf:params:scim:schemas:core:2.0:User"],
+        meta={"version": 'W/"9"', "created": "2020-01-01", "location": "https://x/Users/u1"},
+        nickName="not managed: left alone",
+    )
+    p = plan(s, [u], [live_group("ENG", "g1", ("u1",))])
+    assert p.changes == ()
+    assert p.plan_hash == plan(s, [u], [live_group("ENG", "g1", ("u1",))]).plan_hash
+
+
+def test_update_with_field_level_before_after() -> None:
+    p = plan(state(ALICE), [live_user("alice@x.example", externalId="1", title="Intern")])
+    [c] = p.changes
+    assert (c.action, c.reason) == ("update", "attributes differ from desired-state (title)")
+    assert [(f.path, f.before, f.after) for f in c.fields] == [("title", "Intern", "Engineer")]
+    assert c.operations == ({"op": "replace", "path": "title", "value": "Engineer"},)
+    assert c.version == 'W/"1"'
+
+
+def test_rename_by_stable_external_id() -> None:
+    p = plan(state(ALICE), [live_user("alice.old@x.example", externalId="1", title="Engineer")])
+    [c] = p.changes
+    assert c.action == "rename" and "externalId 1 is stable" in c.reason
+    assert [(f.path, f.before, f.after) for f in c.fields] == [
+        ("userName", "alice.old@x.example", "alice@x.example")
+    ]
+
+
+def test_ambiguous_match_is_an_error_naming_both() -> None:
+    s = state(
+        "  - userName: a@x.example\n    emails: [shared@x.example]\n",
+        tenant="url: https://scim.example/v2\nmatching: {users: [emails]}\n",
+    )
+    p = plan(
+        s,
+        [
+            live_user("one@x.example", "id1", emails=[{"value": "shared@x.example"}]),
+            live_user("two@x.example", "id2", emails=[{"value": "SHARED@x.example"}]),
+        ],
+    )
+    assert p.blocked
+    [d] = [d for d in p.diagnostics if d.severity == "error"]
+    assert "ambiguous match by emails" in d.message
+    assert "one@x.example" in d.message and "two@x.example" in d.message
+
+
+def test_adopt_an_account_we_did_not_create() -> None:
+    p = plan(state(ALICE), [live_user("alice@x.example", title="Engineer")])
+    [c] = p.changes
+    assert c.action == "adopt" and "matched by userName" in c.reason
+    assert ("externalId", None, "1") in [(f.path, f.before, f.after) for f in c.fields]
+
+
+RULES = """\
+  - name: Admins
+    priority: 10
+    match: {groups_any: [Admins]}
+    grants: {role: admin, products: [Resolve]}
+  - name: Everyone
+    priority: 90
+    match: {groups_any: [Staff]}
+    grants: {role: member, products: [Meeting], userGroup: Staff}
+"""
+GROUPS = "  - displayName: Admins\n  - displayName: Staff\n"
+
+
+def test_rule_priority_single_from_highest_multi_merged() -> None:
+    s = state(ALICE + "    groups: [Admins, Staff]\n", GROUPS, RULES)
+    acc = evaluate(s)["alice@x.example"]
+    assert acc.as_dict()["role"] == "admin"
+    assert acc.as_dict()["products"] == ["Meeting", "Resolve"]
+    assert acc.as_dict()["userGroup"] == "Staff"
+    assert acc.explain("role", "admin") == "rule 'Admins' (priority 10) via group Admins"
+    p = plan(s)
+    [create] = [c for c in p.changes if c.resource_type == "User"]
+    assert create.body is not None
+    assert create.body["roles"] == [{"value": "admin", "primary": True}]
+    assert create.body["entitlements"] == [{"value": "Meeting"}, {"value": "Resolve"}]
+    assert create.body[ACCESS]["userGroup"] == "Staff"
+    gains = {(a.grant, a.value): a.gains for a in p.access}
+    assert gains[("products", "Resolve")] == ("alice@x.example",)
+
+
+def test_lints_shadowed_and_unmatched_rules() -> None:
+    rules = RULES + (
+        "  - name: Shadow\n    priority: 95\n    match: {groups_any: [Staff]}\n"
+        "    grants: {role: viewer}\n"
+        "  - name: Nobody\n    priority: 99\n    match: {groups_any: [Admins]}\n"
+        "    grants: {role: x}\n"
+    )
+    s = state("  - userName: a@x.example\n    groups: [Staff]\n", GROUPS, rules)
+    warnings = {d.subject: d.message for d in plan(s).diagnostics if d.code == "rule-lint"}
+    assert "shadowed" in warnings["Shadow"]
+    assert warnings["Nobody"] == "rule 'Nobody' matches no user"
+    assert "Admins" in warnings  # matches nobody here either
+
+
+def test_grant_change_reason_names_the_rule() -> None:
+    s = state(ALICE + "    groups: [Admins]\n", GROUPS, RULES)
+    u = live_user(
+        "alice@x.example",
+        externalId="1",
+        title="Engineer",
+        roles=[{"value": "admin", "primary": True}],
+        entitlements=[],
+        **{ACCESS: {}},
+    )
+    [c] = plan(
+        s, [u], [live_group("Admins", "g", ("alice@x.example",)), live_group("Staff")]
+    ).changes
+    assert c.reason == "rule 'Admins' (priority 10) via group Admins grants products: Resolve"
+
+
+def test_reactivate_brings_grants_back() -> None:
+    s = state(ALICE + "    groups: [Staff]\n", GROUPS, RULES)
+    u = live_user("alice@x.example", externalId="1", title="Engineer", active=False)
+    [c] = plan(
+        s, [u], [live_group("Admins"), live_group("Staff", members=("alice@x.example",))]
+    ).changes
+    assert c.action == "reactivate"
+    paths = [op["path"] for op in c.operations]
+    assert "active" in paths and "entitlements" in paths and "roles" in paths
+
+
+REMOVED = {"bob@x.example": Removal(when=NOW - dt.timedelta(days=10), commit="abc1234def")}
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "can_delete", "live_active", "expected"),
+    [
+        ("delete_after: 21d", True, True, ["suspend"]),
+        ("delete_after: 7d", True, True, ["delete"]),
+        ("delete_after: 7d", True, False, ["delete"]),
+        ("delete_after: 21d", True, False, []),
+        ("delete_after: never", True, True, ["suspend"]),
+        ("delete_after: 7d", False, True, ["suspend"]),  # GoTo never deletes by sync
+    ],
+)
+def test_lifecycle_grace_period(
+    lifecycle: str, can_delete: bool, live_active: bool, expected: list[str]
+) -> None:
+    s = state(ALICE, tenant=f"url: https://scim.example/v2\nlifecycle: {{{lifecycle}}}\n")
+    users = [
+        live_user("alice@x.example", externalId="1", title="Engineer"),
+        live_user("bob@x.example", active=live_active),
+    ]
+    p = plan(s, users, caps=Capabilities(can_delete_users=can_delete), removed=REMOVED)
+    assert [c.action for c in p.changes] == expected
+    for c in p.changes:
+        assert c.reason.startswith("removed from desired-state in abc1234def on 2026-06-21")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected", "warned"),
+    [
+        ("ignore", [], False),
+        ("report", [], True),
+        ("suspend", ["suspend"], False),
+        ("delete", ["delete"], False),
+    ],
+)
+def test_unmanaged_users_follow_ownership(mode: str, expected: list[str], warned: bool) -> None:
+    s = state(ALICE, tenant=f"url: https://scim.example/v2\nownership: {{users: {mode}}}\n")
+    p = plan(
+        s,
+        [
+            live_user("alice@x.example", externalId="1", title="Engineer"),
+            live_user("stranger@x.example"),
+        ],
+    )
+    assert [c.action for c in p.changes] == expected
+    assert any(d.code == "unmanaged" for d in p.diagnostics) is warned
+
+
+def test_protected_accounts_are_never_touched() -> None:
+    s = state(
+        ALICE,
+        tenant="url: https://scim.example/v2\nownership: {users: delete}\nprotected: [breakglass@x.example]\n",
+    )
+    users = [
+        live_user("alice@x.example", externalId="1", title="Engineer"),
+        live_user("breakglass@x.example"),
+    ]
+    assert plan(s, users, removed={"breakglass@x.example": REMOVED["bob@x.example"]}).changes == ()
+
+
+def test_members_added_and_removed() -> None:
+    s = state(ALICE + "    groups: [Eng]\n  - userName: bob@x.example\n", "  - displayName: Eng\n")
+    users = [
+        live_user("alice@x.example", "u1", externalId="1", title="Engineer"),
+        live_user("bob@x.example", "u2"),
+    ]
+    p = plan(s, users, [live_group("Eng", "g1", ("u2",))])
+    assert actions(p) == [("add_member", "Group", "Eng"), ("remove_member", "Group", "Eng")]
+    assert p.changes[0].operations[0]["value"] == [{"value": "u1"}]
+    assert p.changes[1].operations == ({"op": "remove", "path": 'members[value eq "u2"]'},)
+
+
+def test_missing_capability_is_a_plan_error() -> None:
+    s = state(groups="  - displayName: Queue A\n")
+    p = plan(s, caps=Capabilities(can_create_groups=False))
+    assert p.blocked and p.changes == ()
+    assert "cannot create groups" in p.diagnostics[0].message
+
+
+def test_partial_plan_by_target() -> None:
+    s = state(ALICE + "  - userName: bob@x.example\n")
+    p = plan(s, [live_user("stranger@x.example")], targets=("bob@x.example",))
+    assert p.partial and actions(p) == [("create", "User", "bob@x.example")]
+
+
+def test_json_round_trip_and_hash_ignores_time() -> None:
+    s = state(ALICE + "    groups: [Admins]\n", GROUPS, RULES)
+    p = plan(s)
+    again = Plan.model_validate_json(p.model_dump_json())
+    assert again == p
+    later = build_plan(
+        s, LiveState("https://scim.example/v2", (), ()), PlanContext(now=NOW + dt.timedelta(days=3))
+    )
+    assert later.plan_hash == p.plan_hash and later.created_at != p.created_at
