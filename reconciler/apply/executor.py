@@ -112,6 +112,8 @@ class Executor:
                 await self._patch(
                     c.resource_type, str(rid), [self._resolve(op) for op in ops], None
                 )
+                if self.journal is not None:
+                    self.journal.record(self.results[i].entry())  # nothing pending any more
             except _Unresolved as exc:
                 self._finish(
                     i, c, "failed", Cause.dependency, f"user {exc.name} was not created", rid
@@ -133,6 +135,9 @@ class Executor:
         prior = self.done.get(i)
         if prior is not None and (prior["status"] == "ok" or not self.retry_failed):
             self._remember(c, prior.get("id"))
+            if prior.get("pending"):
+                # Killed between a create and the PATCH that sets its references: redo it.
+                self.deferred[i] = list(prior["pending"])
             self.results[i] = Result(
                 i,
                 c.action,
@@ -212,7 +217,11 @@ class Executor:
         if status != "ok":
             self.failed_keys.add((c.resource_type, c.key.casefold()))
         if self.journal is not None:
-            self.journal.record(r.entry())
+            entry = r.entry()
+            if status == "ok" and i in self.deferred:
+                # Journaled with what is still to do, in case we are killed before it is done.
+                entry["pending"] = self.deferred[i]
+            self.journal.record(entry)
 
     # -- one change -----------------------------------------------------------------------
 
@@ -298,7 +307,7 @@ class Executor:
             found = await self._lookup(c)
             if found is None or (exc.status == 409 and not await self._ours(c, found)):
                 raise
-            return found
+            return await self._adopt(c, found, body)
         except TenantAuthError:
             raise
         except TenantError:
@@ -307,7 +316,22 @@ class Executor:
             if found is None:
                 created = await self.client.create(c.resource_type, body)
                 return str(created.get("id"))
-            return found
+            return await self._adopt(c, found, body)
+
+    async def _adopt(self, c: Change, rid: str, body: dict[str, Any]) -> str:
+        """The object exists already (an earlier attempt, or an interrupted apply): make it
+        what the create meant, attribute by attribute."""
+        ops: list[dict[str, Any]] = []
+        for k, v in body.items():
+            if k in ("schemas", "userName", "displayName", "members"):
+                continue
+            if k.startswith("urn:") and isinstance(v, dict):
+                ops += [{"op": "replace", "path": f"{k}:{a}", "value": x} for a, x in v.items()]
+            else:
+                ops.append({"op": "replace", "path": k, "value": v})
+        if ops:
+            await self._patch(c.resource_type, rid, ops, None)
+        return rid
 
     async def _lookup(self, c: Change) -> str | None:
         for attr, value in c.lookup.items():

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from reconciler.apply.executor import Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import ApplyLock
@@ -45,6 +47,7 @@ async def apply_plan(
     journal_path: Path | None = None,
     repo_dir: Path = Path(),
     progress: Callable[[int, int], None] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Receipt:
     check_integrity(plan)
     journal_path = journal_path or WORK / "journal" / f"{plan.plan_hash}.jsonl"
@@ -60,6 +63,7 @@ async def apply_plan(
                 auth=tenant.auth,
                 profile=tenant.profile,
                 rate_limit=tenant.rate_limit,
+                transport=transport,
             ) as client:
                 await discover(client)
                 executor = Executor(

@@ -27,58 +27,61 @@ async def read_all(
     ``totalResults``, not on an empty page. Without ``totalResults``, pages are read one
     after the other until a short page."""
     first = await client.list_page(resource_type, 1, page_size, filter=filter)
-    items = _resources(client, first)
+    items, raw = _resources(client, first)
     total = first.get("totalResults")
-    per_page = int(first.get("itemsPerPage") or len(items) or page_size)
+    per_page = int(first.get("itemsPerPage") or raw or page_size)
     if not isinstance(total, int):
-        start = 1 + len(items)
-        while len(items) and len(items) % per_page == 0:
-            page = _resources(
+        start = 1 + raw
+        while raw and raw % per_page == 0:
+            page, n = _resources(
                 client, await client.list_page(resource_type, start, per_page, filter=filter)
             )
-            if not page:
+            if not n:
                 break
             items += page
-            start += len(page)
+            raw += n
+            start += n
         return items
     if progress:
-        progress(len(items), total)
+        progress(raw, total)
     starts = list(range(1 + per_page, total + 1, per_page)) if per_page else []
     sem = asyncio.Semaphore(concurrency)
-    pages: dict[int, list[dict[str, Any]]] = {}
+    pages: dict[int, tuple[list[dict[str, Any]], int]] = {}
 
     async def fetch(start: int) -> None:
         async with sem:
             body = await client.list_page(resource_type, start, per_page, filter=filter)
         pages[start] = _resources(client, body)
         if progress:
-            progress(len(items) + sum(len(p) for p in pages.values()), total)
+            progress(raw + sum(n for _, n in pages.values()), total)
 
     await asyncio.gather(*(fetch(s) for s in starts))
     for s in starts:
-        items += pages[s]
+        items += pages[s][0]
+        raw += pages[s][1]
     # A server that returned fewer than itemsPerPage mid-way leaves gaps: read them in order.
-    seen = len(items)
-    while seen < total:
-        more = _resources(
-            client, await client.list_page(resource_type, seen + 1, per_page, filter=filter)
+    while raw < total:
+        more, n = _resources(
+            client, await client.list_page(resource_type, raw + 1, per_page, filter=filter)
         )
-        if not more:
+        if not n:
             break
         items += more
-        seen += len(more)
+        raw += n
     return items
 
 
-def _resources(client: ScimClient, body: dict[str, Any]) -> list[dict[str, Any]]:
+def _resources(client: ScimClient, body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The valid resources of a page, and how many records the page held."""
+    records = body.get("Resources") or []
     out = []
-    for r in body.get("Resources") or []:
+    for r in records:
         if not isinstance(r, dict) or not r.get("id"):
             rid = r.get("id") if isinstance(r, dict) else None
             client.warnings.append(f"skipped a record that is not a valid resource (id {rid!r})")
             continue
         out.append(tolerate(r))
-    return out
+    return out, len(records)
 
 
 async def read_live(client: ScimClient, *, progress: Progress | None = None) -> LiveState:

@@ -273,7 +273,8 @@ def test_unmanaged_users_follow_ownership(mode: str, expected: list[str], warned
 def test_protected_accounts_are_never_touched() -> None:
     s = state(
         ALICE,
-        tenant="url: https://scim.example/v2\nownership: {users: delete}\nprotected: [breakglass@x.example]\n",
+        tenant="url: https://scim.example/v2\nownership: {users: delete}\n"
+        "protected: [breakglass@x.example]\n",
     )
     users = [
         live_user("alice@x.example", externalId="1", title="Engineer"),

@@ -1,0 +1,316 @@
+"""The SCIM client against real servers on loopback, and staged faults real servers can't make."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stamina
+
+from reconciler.desired.models import Auth, Profile
+from reconciler.errors import TenantAuthError, TenantError, TenantProtocolError, TenantRequestError
+from reconciler.scim import open_client, read_live
+from reconciler.scim.auth import Credentials
+from reconciler.scim.client import ScimClient
+from reconciler.scim.filters import eq
+from reconciler.scim.profiles import ProfileFacts
+from reconciler.tenant.seed import seed
+from tests.servers import serve_embedded, serve_reference
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff() -> Iterator[None]:
+    with stamina.set_testing(True, attempts=3):
+        yield
+
+
+def facts(page: int = 1000, chunk: int = 100) -> ProfileFacts:
+    return ProfileFacts(page_size=page, member_chunk=chunk, rate_limit=0, concurrency=4)
+
+
+def staged(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> ScimClient:
+    http = httpx.AsyncClient(
+        base_url="https://tenant.test/v2/", transport=httpx.MockTransport(handler)
+    )
+    return ScimClient(
+        http,
+        facts=kw.pop("f", facts()),
+        credentials=kw.pop("creds", Credentials(Auth(), {})),
+        rate_limit=0,
+        url="https://tenant.test/v2",
+        **kw,
+    )
+
+
+def test_filter_values_are_escaped() -> None:
+    assert eq("userName", 'a"b\\c') == 'userName eq "a\\"b\\\\c"'
+    with pytest.raises(ValueError, match="not a SCIM attribute"):
+        eq('userName eq "x" or userName', "y")
+
+
+def test_reads_the_embedded_tenant_in_the_fewest_requests(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    seed(db, 2500, 30)
+
+    async def main(url: str) -> tuple[int, int, int]:
+        async with open_client(url) as c:
+            live = await read_live(c)
+            return len(live.users), len(live.groups), c.requests_sent
+
+    with serve_embedded(db) as url:
+        users, groups, requests = asyncio.run(main(url))
+    assert (users, groups) == (2500, 30)
+    # 2 discovery + 3 user pages (maxResults 1000) + 1 group page.
+    assert requests == 6
+
+
+def test_reads_the_reference_server_with_small_pages() -> None:
+    with serve_reference() as url:
+        for i in range(23):
+            httpx.post(f"{url}/Users", json={"schemas": [CORE], "userName": f"u{i}@x.example"})
+
+        async def main() -> tuple[int, int]:
+            async with httpx.AsyncClient(base_url=url + "/") as http:
+                c = ScimClient(
+                    http,
+                    facts=facts(page=5),
+                    credentials=Credentials(Auth(), {}),
+                    rate_limit=0,
+                    url=url,
+                )
+                live = await read_live(c)
+                return len({u["id"] for u in live.users}), c.requests_sent
+
+        users, requests = asyncio.run(main())
+    assert users == 23
+    assert requests == 2 + 5 + 1  # discovery, ceil(23/5) user pages, one group page
+
+
+def _page(resources: list[dict[str, Any]], total: int | None, start: int = 1) -> httpx.Response:
+    body: dict[str, Any] = {
+        "Resources": resources,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+    }
+    if total is not None:
+        body["totalResults"] = total
+    return httpx.Response(200, json=body)
+
+
+def test_tolerates_string_booleans_integer_ids_and_bad_records() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path.endswith("/Users"):
+            return _page(
+                [
+                    {"id": 7, "userName": "a", "active": "False"},
+                    {"userName": "no id"},
+                    {"id": "8", "userName": "b"},
+                ],
+                3,
+            )
+        return _page([], 0)
+
+    async def main() -> tuple[list[dict[str, Any]], list[str]]:
+        c = staged(handler)
+        from reconciler.scim.read import read_all
+
+        return await read_all(c, "User", 100), c.warnings
+
+    users, warnings = asyncio.run(main())
+    assert [(u["id"], u.get("active")) for u in users] == [("7", False), ("8", None)]
+    assert warnings == ["skipped a record that is not a valid resource (id None)"]
+
+
+def test_missing_total_results_reads_until_a_short_page() -> None:
+    seen: list[int] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        start = int(req.url.params["startIndex"])
+        seen.append(start)
+        n = 2 if start < 5 else 1
+        return _page([{"id": f"{start + k}"} for k in range(n)], None, start)
+
+    async def main() -> int:
+        from reconciler.scim.read import read_all
+
+        return len(await read_all(staged(handler), "User", 2))
+
+    assert asyncio.run(main()) == 5
+    assert seen == [1, 3, 5]
+
+
+def test_429_is_honoured_then_retried() -> None:
+    calls = {"n": 0}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return httpx.Response(429, headers={"Retry-After": "0"})
+        return httpx.Response(201, json={"id": "1", "userName": "a"})
+
+    created = asyncio.run(staged(handler).create("User", {"userName": "a"}))
+    assert created["id"] == "1" and calls["n"] == 2  # a 429 was not processed: safe to resend
+
+
+def test_5xx_retried_for_get_not_for_post() -> None:
+    counts = {"GET": 0, "POST": 0}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        counts[req.method] += 1
+        if req.method == "GET" and counts["GET"] < 3:
+            return httpx.Response(503)
+        if req.method == "POST":
+            return httpx.Response(502, json={"detail": "bad gateway"})
+        return httpx.Response(200, json={"id": "1"})
+
+    c = staged(handler)
+    assert asyncio.run(c.get("User", "1"))["id"] == "1"
+    with pytest.raises(TenantRequestError) as err:
+        asyncio.run(c.create("User", {"userName": "a"}))
+    assert err.value.status == 502 and counts == {"GET": 3, "POST": 1}
+
+
+def test_html_error_page_is_a_clear_protocol_error() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            404,
+            text="<html><title>Not Found - nginx</title></html>",
+            headers={"content-type": "text/html"},
+        )
+
+    with pytest.raises(TenantProtocolError, match="HTML page \\(Not Found - nginx\\)"):
+        asyncio.run(staged(handler).get("User", "1"))
+
+
+def test_patch_204_without_body_and_missing_location() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.method == "PATCH":
+            body = json.loads(req.content)
+            assert body["Operations"][0]["op"] == "replace"
+            assert req.headers["If-Match"] == 'W/"3"'
+            return httpx.Response(204)
+        return httpx.Response(201, json={"id": "9", "userName": "a"})  # no Location header
+
+    c = staged(handler)
+    c.etag = True
+    assert (
+        asyncio.run(
+            c.patch("User", "9", [{"op": "replace", "path": "title", "value": "x"}], etag='W/"3"')
+        )
+        is None
+    )
+    assert asyncio.run(c.create("User", {"userName": "a"}))["id"] == "9"
+
+
+def test_http_1_0_without_keep_alive(tmp_path: Path) -> None:
+    """A server speaking HTTP/1.0 and closing each connection still works."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self) -> None:
+            body = json.dumps({"id": "1", "userName": "old"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/scim+json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v2"
+
+        async def main() -> list[str]:
+            async with open_client(url) as c:
+                return [(await c.get("User", "1"))["userName"] for _ in range(3)]
+
+        assert asyncio.run(main()) == ["old"] * 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_auth_failures_never_show_the_secret() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        assert req.headers["Authorization"] == "Bearer s3cr3t-token"
+        return httpx.Response(401)
+
+    c = staged(
+        handler, creds=Credentials(Auth(type="bearer", token_env="TOK"), {"TOK": "s3cr3t-token"})
+    )
+    with pytest.raises(TenantAuthError) as err:
+        asyncio.run(c.get("User", "1"))
+    assert "s3cr3t" not in str(err.value) + err.value.hint and "s3cr3t" not in repr(c.credentials)
+    with pytest.raises(TenantAuthError, match="environment variable TOK is empty or missing"):
+        Credentials(Auth(type="bearer", token_env="TOK"), {})
+
+
+def test_oauth2_client_credentials_refresh_once_on_401() -> None:
+    tokens = iter(["t1", "t2"])
+    seen: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/oauth/token":
+            assert req.headers["Authorization"].startswith("Basic ")
+            return httpx.Response(200, json={"access_token": next(tokens), "expires_in": 3600})
+        seen.append(req.headers["Authorization"])
+        if req.headers["Authorization"] == "Bearer t1":
+            return httpx.Response(401)
+        return httpx.Response(200, json={"id": "1"})
+
+    auth = Auth(
+        type="oauth2_client_credentials",
+        token_url="https://tenant.test/oauth/token",
+        client_id_env="CID",
+        client_secret_env="CSEC",
+    )
+    c = staged(handler, creds=Credentials(auth, {"CID": "id", "CSEC": "sec"}))
+    assert asyncio.run(c.get("User", "1"))["id"] == "1"
+    assert seen == ["Bearer t1", "Bearer t2"]
+
+
+def test_connection_refused_is_a_clear_error() -> None:
+    from tests.servers import free_port
+
+    async def main() -> None:
+        async with open_client(f"http://127.0.0.1:{free_port()}/v2") as c:
+            await c.get("User", "1")
+
+    with pytest.raises(TenantError, match=r"cannot reach the tenant at http://127\.0\.0\.1:"):
+        asyncio.run(main())
+
+
+def test_genesys_profile_reads_inactive_users_too(tmp_path: Path) -> None:
+    from reconciler.tenant.settings import TenantSettings
+    from reconciler.tenant.store import init_tenant
+
+    db = tmp_path / "g.db"
+    init_tenant(
+        db, TenantSettings(profile="genesys", active_only_listing=True, groups_immutable=True)
+    )
+    with serve_embedded(db) as url:
+        httpx.post(f"{url}/Users", json={"schemas": [CORE], "userName": "on@x.example"})
+        httpx.post(
+            f"{url}/Users", json={"schemas": [CORE], "userName": "off@x.example", "active": False}
+        )
+
+        async def main() -> tuple[set[str], bool]:
+            async with open_client(url, profile=Profile.genesys, rate_limit=1000) as c:
+                live = await read_live(c)
+                return {u["userName"] for u in live.users}, live.capabilities.can_create_groups
+
+        names, can_create = asyncio.run(main())
+    assert names == {"on@x.example", "off@x.example"} and can_create is False
