@@ -10,7 +10,7 @@ import typer
 
 from reconciler.diagnostics import render_text as render_diagnostics
 from reconciler.plan.render import render_json, render_markdown, render_text, use_color
-from reconciler.plan.run import InvalidState, plan_directory
+from reconciler.plan.run import Guardrails, InvalidState, plan_directory
 from reconciler.progress import progress_bar
 
 
@@ -33,6 +33,19 @@ def run(
     target: list[str] = typer.Option(
         [], "--target", help="Plan only this user or group (and its memberships); repeatable."
     ),
+    allow: list[str] = typer.Option(
+        [],
+        "--allow",
+        help="Allow a safety gate deliberately: GATE=N or GATE=all (also RECONCILER_ALLOW).",
+    ),
+    policies: Path | None = typer.Option(
+        None, "--policies", help="Policy directory (default: policies/ beside DIRECTORY)."
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="Git revision that rule changes are counted against (e.g. origin/main).",
+    ),
 ) -> None:
     """Compare desired-state with the live tenant and show the plan.
 
@@ -42,7 +55,11 @@ def run(
     """
     try:
         plan, _ = plan_directory(
-            directory, tenant=tenant, targets=tuple(target), progress=progress_bar("Reading tenant")
+            directory,
+            tenant=tenant,
+            targets=tuple(target),
+            progress=progress_bar("Reading tenant"),
+            guardrails=Guardrails(policies=policies, allow=tuple(allow), base=base),
         )
     except InvalidState as exc:
         typer.echo(render_diagnostics(exc.diagnostics), err=True)

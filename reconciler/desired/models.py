@@ -177,6 +177,17 @@ class Safety(Model):
     rule_changes: Limit = Limit()
 
 
+class MinHolders(Model):
+    """At least ``min`` active users keep ``value`` of ``grant`` after every plan
+    (like Peribolos' --min-admins): e.g. ``{grant: role, value: super-admin, min: 2}``."""
+
+    grant: Literal[
+        "role", "userGroup", "settingsTemplate", "products", "deviceGroups", "roles", "entitlements"
+    ]
+    value: NonEmpty
+    min: int = Field(ge=1)
+
+
 class Tenant(Model):
     """``tenant.yaml``: where the tenant is and how the reconciler treats it."""
 
@@ -191,6 +202,9 @@ class Tenant(Model):
     safety: Safety = Safety()
     protected: list[NonEmpty] = Field(
         default_factory=list, description="userNames never suspended, deleted or stripped."
+    )
+    min_holders: list[MinHolders] = Field(
+        default_factory=list, description="Grants that must keep at least N holders."
     )
     verified_domains: list[NonEmpty] = Field(
         default_factory=list, description="Email domains users may have (GoTo requires it)."

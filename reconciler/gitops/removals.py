@@ -13,6 +13,8 @@ from pathlib import Path
 
 import git
 
+from reconciler.desired.loader import load_files
+from reconciler.desired.models import Rule
 from reconciler.plan.build import Removal
 
 _REMOVED = re.compile(r"^-\s*-?\s*userName:\s*['\"]?([^'\"\s#]+)")
@@ -48,3 +50,25 @@ def head_commit(directory: Path) -> str | None:
         return git.Repo(directory, search_parent_directories=True).head.commit.hexsha
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return None
+
+
+def rule_changes(directory: Path, base: str | None, current: tuple[Rule, ...]) -> tuple[str, ...]:
+    """Names of rules added, removed or changed since ``base`` (a git revision)."""
+    if not base:
+        return ()
+    try:
+        repo = git.Repo(directory, search_parent_directories=True)
+        top = Path(repo.working_tree_dir or ".").resolve()
+        rel = directory.resolve().relative_to(top)
+        names = repo.git.ls_tree("-r", "--name-only", base, "--", str(rel)).splitlines()
+        contents = {
+            top / name: repo.git.show(f"{base}:{name}").encode()
+            for name in names
+            if name.endswith((".yaml", ".yml"))
+        }
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+        return ()
+    old = load_files(directory.resolve(), contents).state
+    before = {r.name: r for r in (old.rules if old else ())}
+    after = {r.name: r for r in current}
+    return tuple(sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n)))

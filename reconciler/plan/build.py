@@ -394,10 +394,33 @@ def _update_reason(changed: list[scimmap.Managed], acc: EffectiveAccess | None) 
 
 
 def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: set[str]) -> None:
+    before = len(b.changes)
+    _unmanaged_user_changes(b, r)
+    name = str(r.get("userName") or r.get("id"))
+    if name.casefold() in protected and len(b.changes) > before:
+        attempted = b.changes[before:]
+        del b.changes[before:]
+        for c in attempted:
+            done = "deleted" if c.action == "delete" else "suspended"
+            b.error(
+                f"protected account {name!r} would be {done}: {c.reason}",
+                "protected accounts are never suspended, deleted, renamed or stripped; put it "
+                "back in desired-state, or remove it from tenant.yaml's protected list "
+                "deliberately",
+                name,
+                "protected",
+            )
+        _unrecord(b, name)
+
+
+def _unrecord(b: _Builder, name: str) -> None:
+    for losers in b.loses.values():
+        losers.discard(name)
+
+
+def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
     name = str(r.get("userName") or r.get("id"))
     cf = name.casefold()
-    if cf in protected:
-        return
     active = not (r.get("active") is False or str(r.get("active")).lower() == "false")
     tenant = b.state.tenant
     removal = b.ctx.removed.get(cf)
@@ -645,7 +668,15 @@ def _finish(b: _Builder, partial: bool) -> Plan:
     )
     url = b.ctx.url or b.state.tenant.url
     sensitive = tuple(sorted(scimmap.attribute_path(a) for a in b.state.attributes if a.sensitive))
+    memberships = sum(len(g.get("members") or []) for g in b.live.groups)
+    grants = sum(
+        len(_grant_values(scimmap.live_value(u, path)))
+        for u in b.live.users
+        for path in GRANT_PATHS
+    )
     return Plan(
+        live_memberships=memberships,
+        live_grants=grants,
         tenant_url=url,
         desired_commit=b.ctx.commit,
         created_at=b.ctx.now.isoformat(),

@@ -114,6 +114,8 @@ class Plan(Frozen):
     targets: tuple[str, ...] = ()
     live_users: int = 0
     live_groups: int = 0
+    live_memberships: int = 0
+    live_grants: int = 0
     summary: dict[str, int] = Field(default_factory=dict)
     access: tuple[AccessChange, ...] = ()
     changes: tuple[Change, ...] = ()

@@ -19,6 +19,7 @@ from reconciler.plan.build import PlanContext, build_plan
 from reconciler.plan.model import Plan
 
 ENV_URL = "RECONCILER_TENANT_URL"
+ENV_ALLOW = "RECONCILER_ALLOW"
 Progress = Callable[[int, int], None]
 
 
@@ -89,6 +90,23 @@ async def read_tenant(state: DesiredState, url: str, progress: Progress | None =
         return await read_live(client, progress=progress)
 
 
+@dataclass(frozen=True)
+class Guardrails:
+    """What the organisation allows: policies, deliberate allowances, the base revision
+    that rule changes are counted against."""
+
+    policies: Path | None = None
+    allow: tuple[str, ...] = ()
+    base: str | None = None
+
+
+def allowances(items: tuple[str, ...]) -> dict[str, int]:
+    from reconciler.plan.gates import parse_allow
+
+    env = os.environ.get(ENV_ALLOW, "")
+    return parse_allow([*items, env] if env else list(items))
+
+
 def make_plan(
     state: DesiredState,
     live: LiveState,
@@ -96,9 +114,14 @@ def make_plan(
     url: str,
     targets: tuple[str, ...] = (),
     now: dt.datetime | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Plan:
-    from reconciler.gitops.removals import head_commit, removal_dates
+    from reconciler.gitops.removals import head_commit, removal_dates, rule_changes
+    from reconciler.plan.guard import guard
+    from reconciler.plan.rules import evaluate
+    from reconciler.policy import load_policies
 
+    g = guardrails or Guardrails()
     present = {u.userName.casefold() for u in state.users}
     ctx = PlanContext(
         now=now or dt.datetime.now(dt.UTC),
@@ -107,7 +130,19 @@ def make_plan(
         targets=targets,
         url=url,
     )
-    return build_plan(state, live, ctx)
+    plan = build_plan(state, live, ctx)
+    policy_dir = g.policies or state.root.resolve().parent / "policies"
+    policies = load_policies(policy_dir)
+    if policies.diagnostics:
+        raise InvalidState(policies.diagnostics)
+    return guard(
+        plan,
+        state,
+        evaluate(state),
+        policies=policies,
+        allow=allowances(g.allow),
+        rule_changes=rule_changes(state.root, g.base, state.rules),
+    )
 
 
 def plan_directory(
@@ -116,8 +151,11 @@ def plan_directory(
     tenant: str | None = None,
     targets: tuple[str, ...] = (),
     progress: Progress | None = None,
+    guardrails: Guardrails | None = None,
 ) -> tuple[Plan, DesiredState]:
     loaded = load_state(directory)
     url = tenant_url(loaded.state, tenant)
+    allowances((guardrails or Guardrails()).allow)  # bad --allow fails before any request
     live = asyncio.run(read_tenant(loaded.state, url, progress))
-    return make_plan(loaded.state, live, url=url, targets=targets), loaded.state
+    plan = make_plan(loaded.state, live, url=url, targets=targets, guardrails=guardrails)
+    return plan, loaded.state

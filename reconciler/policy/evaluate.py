@@ -118,3 +118,39 @@ def evaluate_state(
 
 def _sources(sources: tuple[Source, ...], objs: tuple[Any, ...]) -> list[Source | None]:
     return list(sources) if len(sources) == len(objs) else [None] * len(objs)
+
+
+def evaluate_plan(policies: PolicySet, plan: Any, tenant: dict[str, Any]) -> list[Violation]:
+    """Change and plan policies over a built plan (``plan`` is a :class:`Plan`)."""
+    changes = (
+        (
+            f"{c.action} {c.resource_type} {c.key}",
+            {
+                "action": c.action,
+                "resource_type": c.resource_type,
+                "key": c.key,
+                "reason": c.reason,
+                "members": list(c.members),
+                "before": {
+                    f.path.rsplit(":", 1)[-1]: f.before for f in c.fields if not f.sensitive
+                },
+                "after": {f.path.rsplit(":", 1)[-1]: f.after for f in c.fields if not f.sensitive},
+            },
+            None,
+        )
+        for c in plan.changes
+    )
+    summary = {
+        "summary": dict(plan.summary),
+        "changes": len(plan.changes),
+        "access": [
+            {"grant": a.grant, "value": a.value, "gains": list(a.gains), "loses": list(a.loses)}
+            for a in plan.access
+        ],
+        "live_users": plan.live_users,
+        "live_groups": plan.live_groups,
+    }
+    return [
+        *evaluate(policies.for_subject("change"), changes, "change", tenant),
+        *evaluate(policies.for_subject("plan"), [("plan", summary, None)], "plan", tenant),
+    ]

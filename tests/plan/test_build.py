@@ -280,7 +280,13 @@ def test_protected_accounts_are_never_touched() -> None:
         live_user("alice@x.example", externalId="1", title="Engineer"),
         live_user("breakglass@x.example"),
     ]
-    assert plan(s, users, removed={"breakglass@x.example": REMOVED["bob@x.example"]}).changes == ()
+    p = plan(s, users, removed={"breakglass@x.example": REMOVED["bob@x.example"]})
+    assert p.changes == () and p.blocked
+    [d] = p.diagnostics
+    assert d.message.startswith("protected account 'breakglass@x.example' would be suspended")
+    # Not an error when nothing would be done to it (ownership report, not removed).
+    s2 = state(ALICE, tenant="url: https://scim.example/v2\nprotected: [breakglass@x.example]\n")
+    assert not plan(s2, users).blocked
 
 
 def test_members_added_and_removed() -> None:
