@@ -206,25 +206,25 @@ def _markdown(
 ) -> str:
     sections = []
     omitted_total = 0
-    for rtype, title in (("Group", "Groups"), ("User", "Users")):
-        for kind, label in (
-            (("create", "update", "rename", "adopt", "reactivate", "suspend", "delete"), ""),
-            (("add_member", "remove_member"), " memberships"),
-        ):
-            chosen = [c for c in plan.changes if c.resource_type == rtype and c.action in kind]
-            if not chosen:
-                continue
-            shown = chosen if per_section is None else chosen[:per_section]
-            omitted_total += len(chosen) - len(shown)
-            if shown:
-                sections.append(
-                    {
-                        "title": f"{title}{label}",
-                        "count": len(chosen),
-                        "open": len(plan.changes) <= 20,
-                        "changes": [_view(c, NO_ANSI, sensitive, detail) for c in shown],
-                    }
-                )
+    objects = ("create", "update", "rename", "adopt", "reactivate", "suspend", "delete")
+    members = ("add_member", "remove_member")
+    for rtype, title, kind in (
+        ("Group", "Groups", objects),
+        ("User", "Users", objects),
+        ("Group", "Memberships", members),
+    ):
+        chosen = [c for c in plan.changes if c.resource_type == rtype and c.action in kind]
+        shown = chosen if per_section is None else chosen[:per_section]
+        omitted_total += len(chosen) - len(shown)
+        if shown:
+            sections.append(
+                {
+                    "title": title,
+                    "count": len(chosen),
+                    "open": len(plan.changes) <= 20,
+                    "changes": [_view(c, NO_ANSI, sensitive, detail) for c in shown],
+                }
+            )
     notes = []
     if not detail and plan.changes:
         notes.append("field-level details are left out to fit a comment")
