@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from reconciler.commands import tenant_init, tenant_seed, tenant_serve
+from reconciler.commands import tenant_init, tenant_seed, tenant_serve, tenant_status
 
 app = typer.Typer(
     help="Serve, seed and inspect SCIM tenants (the embedded one and real ones).",
@@ -13,3 +13,4 @@ app = typer.Typer(
 app.command("serve")(tenant_serve.run)
 app.command("seed")(tenant_seed.run)
 app.command("init")(tenant_init.run)
+app.command("status")(tenant_status.run)

@@ -1,0 +1,83 @@
+"""``reconciler tenant status``: connect, show capabilities, count, check custom schemas."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from reconciler.desired.models import CORE_USER
+from reconciler.diagnostics import render_text
+from reconciler.errors import TenantError
+from reconciler.live import Capabilities
+from reconciler.plan.run import InvalidState, ensure_local_tenant, load_state, tenant_url
+from reconciler.scim import open_client
+from reconciler.scim.discovery import discover
+
+
+async def _status(url: str, state: object) -> tuple[Capabilities, int, int, list[str]]:
+    from reconciler.desired.state import DesiredState
+
+    assert isinstance(state, DesiredState)
+    t = state.tenant
+    async with open_client(url, auth=t.auth, profile=t.profile, rate_limit=t.rate_limit) as c:
+        caps = await discover(c)
+        users = (await c.list_page("User", 1, 1)).get("totalResults", "?")
+        groups = (await c.list_page("Group", 1, 1)).get("totalResults", "?")
+        return caps, users, groups, c.warnings
+
+
+def run(
+    directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Tenant URL override."),
+) -> None:
+    """Connect to the tenant; print its capabilities, user and group counts, and check that
+    its /Schemas declare every custom attribute the desired state uses. Exit 1 on a problem."""
+    try:
+        state = load_state(directory).state
+    except InvalidState as exc:
+        typer.echo(render_text(exc.diagnostics))
+        raise typer.Exit(1) from None
+    url = tenant_url(state, tenant)
+    ensure_local_tenant(state, url)
+    try:
+        caps, users, groups, warnings = asyncio.run(_status(url, state))
+    except TenantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            typer.echo(f"  hint: {exc.hint}", err=True)
+        raise typer.Exit(1) from None
+    yes = {True: "yes", False: "no"}
+    typer.echo(f"tenant   {url} (profile {state.tenant.profile})")
+    typer.echo(f"users    {users}")
+    typer.echo(f"groups   {groups}")
+    typer.echo(
+        f"patch {yes[caps.patch]} · bulk {yes[caps.bulk]}"
+        + (f" (max {caps.bulk_max_operations} ops)" if caps.bulk else "")
+        + f" · filter {yes[caps.filter]}"
+        + (f" (maxResults {caps.max_results})" if caps.max_results else "")
+        + f" · sort {yes[caps.sort]} · etag {yes[caps.etag]} · pagination {caps.pagination}"
+    )
+    typer.echo(
+        f"groups can be created {yes[caps.can_create_groups]} · deleted "
+        f"{yes[caps.can_delete_groups]} · users can be deleted {yes[caps.can_delete_users]}"
+    )
+    for w in warnings:
+        typer.echo(f"warning: {w}")
+    missing = []
+    for a in state.attributes:
+        if a.scim.schema_ == CORE_USER:
+            continue
+        names = {n.casefold() for n in caps.extension_schemas.get(a.scim.schema_, ())}
+        ok = a.scim_path.casefold() in names
+        typer.echo(f"{'ok     ' if ok else 'MISSING'}  {a.name} ({a.scim.schema_}:{a.scim_path})")
+        if not ok:
+            missing.append(a.name)
+    if missing:
+        typer.echo(
+            f"error: the tenant does not declare {', '.join(missing)}; declare the schema in the "
+            "tenant (embedded: reconciler tenant init --schema-from DIR) or fix attributes.yaml",
+            err=True,
+        )
+        raise typer.Exit(1)

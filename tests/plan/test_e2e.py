@@ -1,0 +1,101 @@
+"""`reconciler plan` and `show` end to end, against real servers over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.servers import free_port, serve_embedded, serve_reference
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "reconciler"]
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_plan_against_the_embedded_tenant_with_drift(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    db = tmp_path / "tenant.db"
+    assert (
+        run(
+            "tenant",
+            "init",
+            "--db",
+            str(db),
+            "--profile",
+            "goto",
+            "--schema-from",
+            "desired-state",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    with serve_embedded(db) as url:
+        first = run("apply", "--tenant", url, "--auto-approve", cwd=tmp_path)
+        assert first.returncode == 0, first.stdout + first.stderr
+        # Drift: a title edited in the admin console, a member removed there.
+        [olivia] = httpx.get(
+            f"{url}/Users", params={"filter": 'userName eq "olivia.bennett@acme.example"'}
+        ).json()["Resources"]
+        httpx.patch(
+            f"{url}/Users/{olivia['id']}",
+            json={
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "path": "title", "value": "CRO"}],
+            },
+        )
+        plan = run(
+            "plan", "--tenant", url, "--out", "plan.json", "--detailed-exitcode", cwd=tmp_path
+        )
+        assert plan.returncode == 2, plan.stdout + plan.stderr
+        assert '~ title: "CRO" → "VP Sales"' in plan.stdout
+        artifact = json.loads((tmp_path / "plan.json").read_text())
+        [change] = artifact["changes"]
+        assert change["action"] == "update" and change["version"] and change["id"] == olivia["id"]
+        assert artifact["tenant_url"] == url and len(artifact["plan_hash"]) == 64
+        shown = run("show", "plan.json", "--format", "markdown", cwd=tmp_path)
+        assert shown.stdout.startswith(f"<!-- reconciler:plan-hash={artifact['plan_hash']} -->")
+
+
+def test_plan_against_the_reference_server(tmp_path: Path) -> None:
+    with serve_reference() as url:
+        root = tmp_path / "s"
+        root.mkdir()
+        (root / "tenant.yaml").write_text(f"url: {url}\n")
+        (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    title: Boss\n")
+        httpx.post(
+            f"{url}/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "A@x.example",
+                "title": "Intern",
+            },
+        )
+        plan = run("plan", "s", "--format", "json", cwd=tmp_path)
+        assert plan.returncode == 0, plan.stderr
+        [change] = json.loads(plan.stdout)["changes"]
+        assert (change["action"], change["key"]) == ("update", "a@x.example")
+        assert change["fields"] == [
+            {"path": "title", "before": "Intern", "after": "Boss", "sensitive": False}
+        ]
+
+
+def test_invalid_state_sends_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "tenant.yaml").write_text(f"url: http://127.0.0.1:{free_port()}/v2\n")
+    (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    groups: [Nope]\n")
+    plan = run("plan", "s", cwd=tmp_path)
+    assert plan.returncode == 1
+    assert "unknown group 'Nope'" in plan.stderr
+    assert "nothing was sent to the tenant" in plan.stderr and "cannot reach" not in plan.stderr
+    assert "Traceback" not in plan.stderr
