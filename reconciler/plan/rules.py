@@ -97,29 +97,46 @@ def matches(rule: Rule, user: User, groups: frozenset[str]) -> tuple[str, ...] |
 
 
 def evaluate(state: DesiredState) -> dict[str, EffectiveAccess]:
-    """Effective access of every desired user, keyed by casefolded userName."""
+    """Effective access of every desired user, keyed by casefolded userName.
+
+    Users with the same groups (and the same values of the attributes rule conditions test)
+    get the same access, so it is computed once per such signature and shared: the object is
+    the same for those users and must not be mutated.
+    """
     rules = sorted(state.rules, key=lambda r: r.priority)
+    tested = sorted({c.attribute for r in rules for c in r.match.conditions})
+    relevant = {g.casefold() for r in rules for g in (*r.match.groups_any, *r.match.groups_all)}
     out: dict[str, EffectiveAccess] = {}
+    cache: dict[tuple[frozenset[str], tuple[Any, ...]], EffectiveAccess] = {}
     for user in state.users:
         key = user.userName.casefold()
-        acc = EffectiveAccess()
-        groups = state.groups_of.get(key, frozenset())
-        for rule in rules:
-            via = matches(rule, user, groups)
-            if via is None:
-                continue
-            because = Because(rule.name, rule.priority, via)
-            acc.rules.append(rule.name)
-            g = rule.grants
-            for k in SINGLE_GRANTS:
-                value = getattr(g, k)
-                if value and k not in acc.single:
-                    acc.single[k] = (value, because)
-            for k in MULTI_GRANTS:
-                for value in getattr(g, k):
-                    acc.multi.setdefault(k, {}).setdefault(value, []).append(because)
+        groups = state.groups_of.get(key, frozenset()) & relevant
+        values = tuple(str(_attr_value(user, a)) for a in tested)
+        signature = (groups, values)
+        acc = cache.get(signature)
+        if acc is None:
+            acc = cache[signature] = _access(rules, user, groups)
         out[key] = acc
     return out
+
+
+def _access(rules: list[Rule], user: User, groups: frozenset[str]) -> EffectiveAccess:
+    acc = EffectiveAccess()
+    for rule in rules:
+        via = matches(rule, user, groups)
+        if via is None:
+            continue
+        because = Because(rule.name, rule.priority, via)
+        acc.rules.append(rule.name)
+        g = rule.grants
+        for k in SINGLE_GRANTS:
+            value = getattr(g, k)
+            if value and k not in acc.single:
+                acc.single[k] = (value, because)
+        for k in MULTI_GRANTS:
+            for value in getattr(g, k):
+                acc.multi.setdefault(k, {}).setdefault(value, []).append(because)
+    return acc
 
 
 def rule_matches(access: Mapping[str, EffectiveAccess]) -> dict[str, int]:

@@ -1,0 +1,146 @@
+"""The plan core, policies, and a whole `reconciler plan`, at 100,000 users / 2,000 groups / 50
+rules with 1% of users changed.
+
+Goals: the pure core (matching, rules, diff, ordering) takes at most 1.5x the time of json.loads
+of the live pages it compares (issue: plan); the sample policies add at most 50% to the plan's
+time (issue: policies). Also printed: the whole `reconciler plan` wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from reconciler.commands.tenant_init import extensions_of
+from reconciler.desired.loader import load
+from reconciler.desired.models import CORE_USER
+from reconciler.desired.state import DesiredState
+from reconciler.live import LiveState
+from reconciler.plan import scimmap
+from reconciler.plan.build import PlanContext, build_plan
+from reconciler.plan.guard import guard
+from reconciler.plan.rules import evaluate
+from reconciler.policy import load_policies
+from reconciler.tenant.settings import TenantSettings
+from reconciler.tenant.store import Store, init_tenant
+from tests.bench.generate import generate
+
+REPO = Path(__file__).resolve().parents[2]
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def live_pages(state: DesiredState, changed: float) -> tuple[list[bytes], list[bytes]]:
+    """SCIM list pages (JSON bytes) of a tenant that matches ``state`` but for ``changed``."""
+    rng = random.Random(1)
+    access = evaluate(state)
+    ids = {u.userName.casefold(): f"u{i}" for i, u in enumerate(state.users)}
+    users = []
+    for i, u in enumerate(state.users):
+        managed = scimmap.desired_user(u, state, access.get(u.userName.casefold()), ids)
+        body = scimmap.scim_body(managed, [CORE_USER])
+        body["id"], body["meta"] = f"u{i}", {"version": f'W/"{i}"', "resourceType": "User"}
+        if rng.random() < changed:
+            body["title"] = "Changed outside git"
+        users.append(body)
+    groups = []
+    for n, g in enumerate(state.groups):
+        members = state.members.get(g.displayName.casefold(), frozenset())
+        groups.append(
+            {
+                "id": f"g{n}",
+                "displayName": g.displayName,
+                "externalId": g.externalId,
+                "members": [{"value": ids[m]} for m in sorted(members)],
+                "meta": {"version": 'W/"1"'},
+            }
+        )
+    page = lambda rs: json.dumps({"totalResults": len(rs), "Resources": rs}).encode()  # noqa: E731
+    return (
+        [page(users[i : i + 1000]) for i in range(0, len(users), 1000)],
+        [page(groups[i : i + 1000]) for i in range(0, len(groups), 1000)],
+    )
+
+
+def _store(db: Path, users: list[dict[str, Any]], groups: list[dict[str, Any]]) -> None:
+    store = Store(db)
+    rows = [
+        ("User", u["id"], {**u, "schemas": [CORE_USER, *[k for k in u if k[:4] == "urn:"]]})
+        for u in users
+    ]
+    rows += [("Group", g["id"], {**g, "schemas": [CORE_GROUP]}) for g in groups]
+    store.put_many(rows)
+    store.close()
+
+
+def _parse(pages: list[bytes]) -> list[dict[str, Any]]:
+    return [r for p in pages for r in json.loads(p)["Resources"]]
+
+
+def main() -> bool:
+    scale = float(os.environ.get("BENCH_SCALE", "1"))
+    users, groups = int(100_000 * scale), max(10, int(2_000 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "desired-state"
+        generate(root, users=users, groups=groups, rules=50, url="local:tenant.db")
+        state = load(root).state
+        assert state is not None
+        upages, gpages = live_pages(state, 0.01)
+        t = time.perf_counter()
+        live_users, live_groups = _parse(upages), _parse(gpages)
+        parse = time.perf_counter() - t
+        live = LiveState("local:tenant.db", tuple(live_users), tuple(live_groups))
+        ctx = PlanContext(now=dt.datetime.now(dt.UTC))
+        t = time.perf_counter()
+        plan = build_plan(state, live, ctx)
+        core = time.perf_counter() - t
+        policies = load_policies(REPO / "policies")
+        t = time.perf_counter()
+        guard(plan, state, evaluate(state), policies=None)
+        without = core + time.perf_counter() - t
+        t = time.perf_counter()
+        guard(plan, state, evaluate(state), policies=policies)
+        with_policies = core + time.perf_counter() - t
+        # The whole command, against a local: tenant holding the same data.
+        db = Path(tmp) / "tenant.db"
+        init_tenant(db, TenantSettings(extensions=extensions_of(state)))
+        _store(db, live_users, live_groups)
+        t = time.perf_counter()
+        cmd = [sys.executable, "-m", "reconciler", "plan", str(root), "--format", "json"]
+        r = subprocess.run(
+            [*cmd, "--policies", str(REPO / "policies")], cwd=tmp, capture_output=True, text=True
+        )
+        whole = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        errors = [
+            d["message"]
+            for d in json.loads(r.stdout or "{}").get("diagnostics", [])
+            if d["severity"] == "error"
+        ]
+    changes = len(plan.changes)
+    ratio = core / parse
+    overhead = with_policies / without - 1
+    print(f"{users} users / {groups} groups / 50 rules, {changes} changes (1% drifted)")
+    print(f"json.loads of the live pages:      {parse:7.2f} s")
+    print(f"pure plan core:                    {core:7.2f} s   ratio {ratio:.2f} (goal <= 1.50)")
+    print(f"plan + guard without policies:     {without:7.2f} s")
+    print(
+        f"plan + guard with sample policies: {with_policies:7.2f} s   +{overhead * 100:.0f}% (goal <= 50%)"
+    )
+    print(
+        f"whole `reconciler plan` (local: tenant): {whole:.1f} s, exit {r.returncode}, "
+        f"peak RSS {rss:.0f} MiB (goal <= 1024)"
+    )
+    for e in errors[:3]:
+        print(f"  plan diagnostic (error): {e[:160]}")
+    met = ratio <= 1.5 and overhead <= 0.5 and rss <= 1024
+    print(f"verdict: {'met' if met else 'NOT MET'}")
+    return met

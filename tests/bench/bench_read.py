@@ -1,0 +1,90 @@
+"""Reading a whole tenant: the SCIM client vs a bare httpx loop, same server, same run.
+
+Goal (issue: live tenant): read_live takes at most 1.2x the wall time of a bare loop that GETs
+the same pages and json.loads them at the same concurrency; requests equal the minimum.
+Each side runs in its own process, against the same `reconciler tenant serve` on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from reconciler.tenant.seed import seed
+from tests.servers import serve_embedded
+
+CHILD = r"""
+import asyncio, json, resource, sys, time
+import httpx
+mode, url = sys.argv[1], sys.argv[2]
+PAGE, CONC = 1000, 8
+
+async def bare():
+    sent = 0
+    async with httpx.AsyncClient(base_url=url + "/", limits=httpx.Limits(max_connections=16)) as c:
+        for path in ("ServiceProviderConfig", "Schemas"):
+            json.loads((await c.get(path)).content); sent += 1
+        sem = asyncio.Semaphore(CONC)
+        async def page(kind, start):
+            nonlocal sent
+            async with sem:
+                r = await c.get(kind, params={"startIndex": start, "count": PAGE}); sent += 1
+            return json.loads(r.content)
+        async def all_of(kind):
+            first = await page(kind, 1)
+            total, per = first["totalResults"], first["itemsPerPage"]
+            rest = await asyncio.gather(*(page(kind, s) for s in range(1 + per, total + 1, per)))
+            return first["Resources"] + [x for p in rest for x in p["Resources"]]
+        users, groups = await asyncio.gather(all_of("Users"), all_of("Groups"))
+    return len(users), len(groups), sent
+
+async def client():
+    from reconciler.scim import open_client, read_live
+    async with open_client(url, rate_limit=1e9) as c:
+        live = await read_live(c)
+        return len(live.users), len(live.groups), c.requests_sent
+
+t0, c0 = time.perf_counter(), time.process_time()
+users, groups, sent = asyncio.run(bare() if mode == "bare" else client())
+print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                  "users": users, "groups": groups, "requests": sent,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _run(mode: str, url: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, url], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(json.loads(out))
+
+
+def main() -> bool:
+    scale = float(os.environ.get("BENCH_SCALE", "1"))
+    users, groups = int(100_000 * scale), max(10, int(2_000 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "t.db"
+        seed(db, users, groups)
+        print(
+            f"seeded {users} users / {groups} groups; serving on loopback (startup included in neither)"
+        )
+        with serve_embedded(db) as url:
+            bare = min((_run("bare", url) for _ in range(2)), key=lambda r: r["wall"])
+            ours = min((_run("client", url) for _ in range(2)), key=lambda r: r["wall"])
+    pages = -(-users // 1000) + -(-groups // 1000)
+    ratio = ours["wall"] / bare["wall"]
+    for name, r in (("bare httpx loop", bare), ("reconciler read_live", ours)):
+        print(
+            f"{name:22s} wall {r['wall']:7.2f} s  cpu {r['cpu']:6.2f} s  requests {int(r['requests']):4d}"
+            f"  read {int(r['users'])}/{int(r['groups'])}  peak RSS {r['rss'] / 1024:6.0f} MiB"
+        )
+    print(f"minimum requests: {pages + 2} (2 discovery + {pages} pages)")
+    met = ratio <= 1.2 and ours["requests"] == pages + 2
+    print(
+        f"ratio read_live/bare: {ratio:.2f} (goal <= 1.20, requests = minimum): {'met' if met else 'NOT MET'}"
+    )
+    return met
