@@ -15,6 +15,7 @@ from reconciler.commands import (
     apply,
     demo,
     github,
+    import_,
     plan,
     receipts,
     schema,
@@ -41,6 +42,7 @@ app.command("plan")(plan.run)
 app.command("show")(show.run)
 app.command("apply")(apply.run)
 app.command("receipts")(receipts.run)
+app.command("import")(import_.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(github.app, name="github")

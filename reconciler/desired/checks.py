@@ -29,6 +29,11 @@ CORE_CONDITION_ATTRIBUTES = (
 )
 
 
+def cascading(message: str) -> bool:
+    """A reference finding that another file's error can cause (an unreadable declaration)."""
+    return "unknown " in message
+
+
 @dataclass(frozen=True)
 class Finding:
     source: Source

@@ -381,6 +381,7 @@ def load_files(
         "rules": rules,
         "attributes": attributes,
     }
+    unreadable: list[str] = []  # files that could not be read at all
     for path in sorted(contents):
         if path == root / TENANT_FILE:
             continue
@@ -391,6 +392,7 @@ def load_files(
             before = len(col.diags)
             f, raw = read_yaml(col, path, data)
             if f is None:
+                unreadable.append(display_path(path))
                 continue
             files[path] = f
             doc = _load_document(col, f, raw)
@@ -420,6 +422,8 @@ def load_files(
         tenant_source=root / TENANT_FILE,
     )
     for finding in checks.check(state):
+        if unreadable and checks.cascading(finding.message):
+            continue  # the declaration may be in the file that could not be read
         f_or_path: SourceFile | Path = files.get(finding.source.file) or finding.source.file
         message = finding.message
         if finding.related is not None:
@@ -434,6 +438,17 @@ def load_files(
             finding.hint,
             key=finding.at_key,
             severity=Severity(finding.severity),
+        )
+    if unreadable:
+        col.diags.append(
+            Diagnostic(
+                unreadable[0],
+                0,
+                0,
+                "references to groups, users and attributes were not checked",
+                "fix the errors above first; the declarations may be in a file that failed",
+                severity=Severity.warning,
+            )
         )
     return LoadResult(state if tenant else None, sorted(col.diags, key=_order))
 

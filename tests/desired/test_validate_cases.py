@@ -291,3 +291,13 @@ def test_a_broken_item_does_not_cascade(tmp_path: Path) -> None:
     users = "users:\n  - userName: a@acme.example\n  - userName: b@acme.example\n    bad: 1\n"
     result = load(write(tmp_path, {"groups/groups.yaml": groups, U: users}))
     assert [d.message for d in result.diagnostics] == ["unknown key 'bad'"]
+
+
+def test_an_unreadable_file_does_not_flood_with_unknown_references(tmp_path: Path) -> None:
+    groups = "groups:\n  - displayName: Sales\n   broken: [\n"
+    users = "".join(f"  - userName: u{i}@acme.example\n    groups: [Sales]\n" for i in range(20))
+    result = load(write(tmp_path, {"groups/groups.yaml": groups, U: "users:\n" + users}))
+    messages = [d.message for d in result.diagnostics]
+    assert not any("unknown group" in m for m in messages)
+    assert "references to groups, users and attributes were not checked" in messages
+    assert len(messages) == 2
