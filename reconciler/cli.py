@@ -12,9 +12,11 @@ import typer
 
 from reconciler import __version__
 from reconciler.commands import (
+    access,
     apply,
     demo,
     github,
+    history,
     import_,
     plan,
     receipts,
@@ -43,6 +45,8 @@ app.command("show")(show.run)
 app.command("apply")(apply.run)
 app.command("receipts")(receipts.run)
 app.command("import")(import_.run)
+app.command("history")(history.run)
+app.command("access")(access.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(github.app, name="github")

@@ -1,0 +1,1 @@
+"""Audits from git alone: semantic history of an entity, and access at any point in time."""

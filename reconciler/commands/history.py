@@ -1,0 +1,111 @@
+"""``reconciler history``: who changed an entity's effective access, when, in which PR, and why."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from reconciler.audit.history import Entry
+from reconciler.audit.run import history
+from reconciler.errors import UsageError
+from reconciler.plan.render import md
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+def _v(value: Any) -> str:
+    if value is None:
+        return "—"
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _text(entries: list[Entry]) -> str:
+    out = []
+    for e in entries:
+        c = e.commit
+        pr = f" (#{c.pr})" if c.pr else ""
+        out.append(f"{c.date[:19]}  {c.sha[:12]}  {c.author}{pr}  {c.subject}")
+        if e.approvers:
+            out.append(f"    approved by {', '.join(e.approvers)}")
+        for cause in e.causes:
+            out.append(f"    because: {cause}")
+        for field, before, after in e.changes:
+            out.append(f"    {field}: {_v(before)} → {_v(after)}")
+        out.append(f"    {e.receipt or 'no apply receipt for this commit'}")
+    return "\n".join(out) if out else "no changes in that period"
+
+
+def _markdown(entries: list[Entry], title: str) -> str:
+    lines = [
+        f"### History of {md(title)}",
+        "",
+        "| When | Commit | Who | PR | What changed | Why | Applied |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        c = e.commit
+        what = "<br>".join(md(f"{f}: {_v(b)} → {_v(a)}") for f, b, a in e.changes[:12])
+        lines.append(
+            f"| {c.date[:10]} | `{c.sha[:12]}` | {md(c.author)} | {f'#{c.pr}' if c.pr else ''} "
+            f"| {what} "
+            f"| {'<br>'.join(md(x) for x in e.causes)} | {md(e.receipt)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _json(entries: list[Entry]) -> str:
+    return json.dumps(
+        [
+            {
+                "commit": e.commit.sha,
+                "author": e.commit.author,
+                "email": e.commit.email,
+                "date": e.commit.date,
+                "subject": e.commit.subject,
+                "pull_request": e.commit.pr,
+                "approvers": e.approvers,
+                "changes": [{"field": f, "before": b, "after": a} for f, b, a in e.changes],
+                "causes": e.causes,
+                "receipt": e.receipt,
+            }
+            for e in entries
+        ],
+        indent=2,
+        default=str,
+    )
+
+
+def run(
+    directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
+    user: str | None = typer.Option(None, "--user", help="A userName (followed across renames)."),
+    group: str | None = typer.Option(None, "--group", help="A group displayName."),
+    rule: str | None = typer.Option(None, "--rule", help="A rule name."),
+    since: str | None = typer.Option(None, "--since", help="Only changes on or after YYYY-MM-DD."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
+) -> None:
+    """Every commit that changed one entity's effective state, with the cause.
+
+    For a user: its attributes, its groups, and its grants through rules (a rule edit that
+    changes the user's access shows up even though the user's file did not change), with the
+    commit, author, date, pull request (and approvers, with GITHUB_TOKEN), and the apply
+    receipt saying when it reached the tenant.
+    """
+    chosen = [(k, v) for k, v in (("user", user), ("group", group), ("rule", rule)) if v]
+    if len(chosen) != 1:
+        raise UsageError("name exactly one of --user, --group, --rule")
+    kind, name = chosen[0]
+    entries = history(directory, kind, name, since=since)
+    if fmt is Format.json:
+        typer.echo(_json(entries))
+    elif fmt is Format.markdown:
+        typer.echo(_markdown(entries, f"{kind} {name}"), nl=False)
+    else:
+        typer.echo(_text(entries))
