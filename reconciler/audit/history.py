@@ -10,12 +10,12 @@ the user appears in it (a byte search), and then only the user's own entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from reconciler.audit.gitlog import Blobs, Commit
 from reconciler.desired.models import Document, Rule, User
@@ -115,14 +115,14 @@ def _document(data: bytes) -> Document | None:
 
 
 _DASH = re.compile(rb"^(\s*)- ")
-_MODELS: dict[bytes, type[Any]] = {b"users": User, b"rules": Rule}
+_MODELS: dict[bytes, type[BaseModel]] = {b"users": User, b"rules": Rule}
 
 
 def _items_document(data: bytes, cache: dict[bytes, Any]) -> Document | None:
     """A document parsed item by item (block lists only); None when the layout is other."""
     from reconciler.desired.models import Attribute, Group
 
-    models = {**_MODELS, b"groups": Group, b"attributes": Attribute}
+    models: dict[bytes, type[BaseModel]] = {**_MODELS, b"groups": Group, b"attributes": Attribute}
     lines = data.split(b"\n")
     sections: dict[str, list[Any]] = {}
     current: bytes | None = None
@@ -174,12 +174,12 @@ def _items_document(data: bytes, cache: dict[bytes, Any]) -> Document | None:
     if not flush():
         return None
     try:
-        return Document.model_construct(**sections)
+        return Document.model_construct(None, **sections)
     except (TypeError, ValueError):
         return None
 
 
-def _user_entries(data: bytes, needles: set[bytes]) -> Iterator[User]:
+def _user_entries(data: bytes, needles: Iterable[bytes]) -> Iterator[User]:
     """Entries of a users file that contain a needle, each parsed alone (files hold thousands
     of users; the others are never parsed)."""
     lines = data.split(b"\n")
