@@ -44,6 +44,7 @@ class Receipt(BaseModel):
     started_at: str
     finished_at: str
     counts: dict[str, int]
+    requests_sent: int = 0
     results: tuple[ChangeResult, ...]
 
     @property

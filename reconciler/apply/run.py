@@ -76,6 +76,7 @@ async def apply_plan(
                     progress=progress,
                 )
                 results = await executor.run()
+                sent = client.requests_sent
         finally:
             journal.close()
     changes, counts = from_results(results)
@@ -88,5 +89,6 @@ async def apply_plan(
         started_at=started.isoformat(),
         finished_at=dt.datetime.now(dt.UTC).isoformat(),
         counts=counts,
+        requests_sent=sent,
         results=changes,
     )
