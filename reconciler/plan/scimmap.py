@@ -10,8 +10,9 @@ normalised (case-insensitive where SCIM says so, multi-valued as sets) before co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, Attribute, User
@@ -92,23 +93,31 @@ class Managed:
     value: Any
     norm: Norm
     sensitive: bool = False
+    key: Any = field(init=False, compare=False)
 
-    @property
-    def key(self) -> Any:
-        return self.norm(self.value)
+    def __post_init__(self) -> None:
+        # The compare key is computed once: grant attributes are shared by many users.
+        object.__setattr__(self, "key", self.norm(self.value))
+
+
+@functools.cache
+def _split(path: str) -> tuple[str, str | None]:
+    if path.startswith("urn:"):
+        urn, _, attr = path.rpartition(":")
+        return urn, attr
+    if "." in path:
+        head, _, sub = path.partition(".")
+        return head, sub
+    return path, None
 
 
 def live_value(resource: Mapping[str, Any], path: str) -> Any:
     """The raw value at ``path`` in a live SCIM resource (``None`` when absent)."""
-    if path.startswith("urn:"):
-        urn, _, attr = path.rpartition(":")
-        ext = resource.get(urn)
-        return ext.get(attr) if isinstance(ext, dict) else None
-    if "." in path:
-        head, _, sub = path.partition(".")
-        parent = resource.get(head)
-        return parent.get(sub) if isinstance(parent, dict) else None
-    return resource.get(path)
+    head, sub = _split(path)
+    value = resource.get(head)
+    if sub is None:
+        return value
+    return value.get(sub) if isinstance(value, dict) else None
 
 
 def attribute_path(attr: Attribute) -> str:
@@ -174,21 +183,56 @@ def desired_user(
             {"value": mid if mid else {USER_REF: user.manager}},
             _ref,
         )
-    for attr in state.attributes:
+    for attr, path, norm in _attribute_specs(state.attributes):
         value = user.attributes.get(attr.name)
-        put(attribute_path(attr), _attr_write(attr, value), _attr_norm(attr), attr.sensitive)
+        put(path, _attr_write(attr, value), norm, attr.sensitive)
     if state.rules:
-        grants = access.as_dict() if access else {}
-        entitlements = sorted({*grants.get("products", []), *grants.get("entitlements", [])})
-        put("entitlements", [{"value": v} for v in entitlements] or None, _multi)
-        role = grants.get("role") or ""
-        roles = [{"value": role, "primary": True}] if role else []
-        roles += [{"value": r} for r in grants.get("roles", []) if r != role]
-        put("roles", roles or None, _roles)
-        put(f"{ACCESS_EXT}:userGroup", grants.get("userGroup") or None, _s)
-        put(f"{ACCESS_EXT}:settingsTemplate", grants.get("settingsTemplate") or None, _s)
-        put(f"{ACCESS_EXT}:deviceGroups", grants.get("deviceGroups") or None, _multi)
+        out.update(_grant_managed(access))
     return out
+
+
+# Users share their EffectiveAccess object with every user of the same groups (rules.py), so
+# the grant attributes are built once per access object. Entries keep the object alive, so an
+# id is never reused for another while cached.
+_GRANTS: dict[int, tuple[object, dict[str, Managed]]] = {}
+
+
+def _grant_managed(access: EffectiveAccess | None) -> dict[str, Managed]:
+    cached = _GRANTS.get(id(access))
+    if cached is not None and cached[0] is access:
+        return cached[1]
+    out: dict[str, Managed] = {}
+
+    def put(path: str, value: Any, norm: Norm) -> None:
+        out[path] = Managed(path, value, norm)
+
+    grants = access.as_dict() if access else {}
+    entitlements = sorted({*grants.get("products", []), *grants.get("entitlements", [])})
+    put("entitlements", [{"value": v} for v in entitlements] or None, _multi)
+    role = grants.get("role") or ""
+    roles = [{"value": role, "primary": True}] if role else []
+    roles += [{"value": r} for r in grants.get("roles", []) if r != role]
+    put("roles", roles or None, _roles)
+    put(f"{ACCESS_EXT}:userGroup", grants.get("userGroup") or None, _s)
+    put(f"{ACCESS_EXT}:settingsTemplate", grants.get("settingsTemplate") or None, _s)
+    put(f"{ACCESS_EXT}:deviceGroups", grants.get("deviceGroups") or None, _multi)
+    if len(_GRANTS) > 100_000:
+        _GRANTS.clear()
+    _GRANTS[id(access)] = (access, out)
+    return out
+
+
+_SPECS: dict[int, tuple[object, list[tuple[Attribute, str, Norm]]]] = {}
+
+
+def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[Attribute, str, Norm]]:
+    cached = _SPECS.get(id(attributes))
+    if cached is not None and cached[0] is attributes:
+        return cached[1]
+    specs = [(a, attribute_path(a), _attr_norm(a)) for a in attributes]
+    _SPECS.clear()
+    _SPECS[id(attributes)] = (attributes, specs)
+    return specs
 
 
 def scim_body(managed: Mapping[str, Managed], schemas: list[str]) -> dict[str, Any]:

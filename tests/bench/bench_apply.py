@@ -34,7 +34,9 @@ def _state(root: Path, users: int, url: str) -> None:
     root.mkdir(parents=True)
     # No client-side rate limit: the figure is the engine's overhead, not the profile's pacing
     # (the generic profile would hold apply to 50 requests/s, which a bare loop ignores).
-    (root / "tenant.yaml").write_text(f"url: {url}\nownership: {{users: suspend}}\nrate_limit: 100000\n")
+    (root / "tenant.yaml").write_text(
+        f"url: {url}\nownership: {{users: suspend}}\nrate_limit: 100000\n"
+    )
     lines = ["groups:"] + [f"  - displayName: Team {g}" for g in range(10)] + ["users:"]
     for i in range(users):
         lines.append(
