@@ -25,6 +25,7 @@ from reconciler.commands import (
     tenant,
     validate,
 )
+from reconciler.diagnostics import render_text
 from reconciler.errors import ReconcilerError
 
 app = typer.Typer(
@@ -71,6 +72,9 @@ def main() -> None:
     try:
         app()
     except ReconcilerError as exc:
+        diagnostics = getattr(exc, "diagnostics", None)
+        if diagnostics:
+            print(render_text(diagnostics), file=sys.stderr)
         msg = f"error: {exc}"
         if exc.hint:
             msg += f"\n  hint: {exc.hint}"

@@ -13,11 +13,10 @@ from reconciler.apply import report
 from reconciler.apply.receipt import write_note
 from reconciler.apply.run import apply_plan
 from reconciler.commands.show import read_plan
-from reconciler.diagnostics import render_text as render_diagnostics
 from reconciler.errors import UsageError
 from reconciler.plan.render import render_text as render_plan
 from reconciler.plan.render import use_color
-from reconciler.plan.run import InvalidState, load_state, plan_directory, tenant_url
+from reconciler.plan.run import load_state, plan_directory, tenant_url
 from reconciler.progress import progress_bar
 
 
@@ -54,12 +53,7 @@ def run(
     interruption, --retry-failed redoes the failures. The receipt is attached to the applied
     commit as a git note (refs/notes/reconciler). Exit 0 when every change succeeded.
     """
-    try:
-        loaded = load_state(directory)
-    except InvalidState as exc:
-        typer.echo(render_diagnostics(exc.diagnostics), err=True)
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    loaded = load_state(directory)
     if plan_file is not None:
         plan = read_plan(plan_file)
         url = tenant

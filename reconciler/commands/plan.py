@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from reconciler.diagnostics import render_text as render_diagnostics
+from reconciler.plan.model import Plan
 from reconciler.plan.render import render_json, render_markdown, render_text, use_color
-from reconciler.plan.run import Guardrails, InvalidState, plan_directory
+from reconciler.plan.run import Guardrails, plan_directory
 from reconciler.progress import progress_bar
 
 
@@ -18,6 +18,16 @@ class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+
+
+def echo_plan(plan: Plan, fmt: Format) -> None:
+    """Print a plan in the chosen format (shared by plan and show)."""
+    if fmt is Format.json:
+        typer.echo(render_json(plan))
+    elif fmt is Format.markdown:
+        typer.echo(render_markdown(plan), nl=False)
+    else:
+        typer.echo(render_text(plan, color=use_color(sys.stdout)))
 
 
 def run(
@@ -53,27 +63,17 @@ def run(
     Nothing is written to the tenant. An invalid desired state stops here, before any request.
     Exit 1 when the plan has errors (ambiguous matches, blocked gates, policy errors).
     """
-    try:
-        plan, _ = plan_directory(
-            directory,
-            tenant=tenant,
-            targets=tuple(target),
-            progress=progress_bar("Reading tenant"),
-            guardrails=Guardrails(policies=policies, allow=tuple(allow), base=base),
-        )
-    except InvalidState as exc:
-        typer.echo(render_diagnostics(exc.diagnostics), err=True)
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    plan, _ = plan_directory(
+        directory,
+        tenant=tenant,
+        targets=tuple(target),
+        progress=progress_bar("Reading tenant"),
+        guardrails=Guardrails(policies=policies, allow=tuple(allow), base=base),
+    )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_json(plan) + "\n", encoding="utf-8")
-    if fmt is Format.json:
-        typer.echo(render_json(plan))
-    elif fmt is Format.markdown:
-        typer.echo(render_markdown(plan), nl=False)
-    else:
-        typer.echo(render_text(plan, color=use_color(sys.stdout)))
+    echo_plan(plan, fmt)
     if plan.has_errors:
         raise typer.Exit(1)
     if detailed_exitcode and plan.changes:

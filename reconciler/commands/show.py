@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
-from reconciler.commands.plan import Format
+from reconciler.commands.plan import Format, echo_plan
 from reconciler.errors import InputError
 from reconciler.plan.model import FORMAT_VERSION, Plan
-from reconciler.plan.render import render_json, render_markdown, render_text, use_color
 
 
 def read_plan(path: Path) -> Plan:
@@ -37,10 +35,4 @@ def run(
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
 ) -> None:
     """Show a saved plan in text, markdown (a PR comment) or JSON."""
-    plan = read_plan(plan_file)
-    if fmt is Format.json:
-        typer.echo(render_json(plan))
-    elif fmt is Format.markdown:
-        typer.echo(render_markdown(plan), nl=False)
-    else:
-        typer.echo(render_text(plan, color=use_color(sys.stdout)))
+    echo_plan(read_plan(plan_file), fmt)

@@ -8,10 +8,9 @@ from pathlib import Path
 import typer
 
 from reconciler.desired.models import CORE_USER
-from reconciler.diagnostics import render_text
 from reconciler.errors import TenantError
 from reconciler.live import Capabilities
-from reconciler.plan.run import InvalidState, ensure_local_tenant, load_state, tenant_url
+from reconciler.plan.run import ensure_local_tenant, load_state, tenant_url
 from reconciler.scim import open_client
 from reconciler.scim.discovery import discover
 
@@ -34,11 +33,7 @@ def run(
 ) -> None:
     """Connect to the tenant; print its capabilities, user and group counts, and check that
     its /Schemas declare every custom attribute the desired state uses. Exit 1 on a problem."""
-    try:
-        state = load_state(directory).state
-    except InvalidState as exc:
-        typer.echo(render_text(exc.diagnostics))
-        raise typer.Exit(1) from None
+    state = load_state(directory).state
     url = tenant_url(state, tenant)
     ensure_local_tenant(state, url)
     try:
