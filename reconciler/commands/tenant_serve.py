@@ -8,10 +8,8 @@ import socket
 from pathlib import Path
 
 import typer
-import uvicorn
 
 from reconciler.errors import UsageError
-from reconciler.tenant.app import SCIM_PREFIX, build_app
 
 
 def run(
@@ -49,6 +47,11 @@ def run(
         raise UsageError(
             f"cannot listen on {host}:{port}: {exc.strerror}", "pick another --port"
         ) from None
+    # Imported here: the SCIM server core and uvicorn are heavy, and only this command needs them.
+    import uvicorn
+
+    from reconciler.tenant.app import SCIM_PREFIX, build_app
+
     app = build_app(db, token=token)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
