@@ -130,7 +130,7 @@ async def _bare(url: str, requests: list[tuple[str, str, Any]]) -> float:
 
 def main() -> bool:
     scale = float(os.environ.get("BENCH_SCALE", "1"))
-    creates, updates, suspends = int(500 * scale), int(300 * scale), int(100 * scale)
+    creates, updates, suspends = int(590 * scale), int(300 * scale), int(100 * scale)
     with tempfile.TemporaryDirectory() as tmp:
         base_db = Path(tmp) / "base.db"
         with serve_embedded(base_db) as url:
