@@ -125,3 +125,11 @@ def test_schema_to_stdout() -> None:
 def test_version() -> None:
     r = cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("reconciler ")
+
+
+def test_public_api_is_explicit() -> None:
+    import reconciler
+
+    assert sorted(reconciler.__all__) == sorted(set(reconciler.__all__))
+    for name in reconciler.__all__:
+        assert hasattr(reconciler, name), name
