@@ -9,7 +9,13 @@ from pathlib import Path
 import typer
 
 from reconciler.plan.model import Plan
-from reconciler.plan.render import render_json, render_markdown, render_text, use_color
+from reconciler.plan.render import (
+    render_annotations,
+    render_json,
+    render_markdown,
+    render_text,
+    use_color,
+)
 from reconciler.plan.run import Guardrails, plan_directory
 from reconciler.progress import progress_bar
 
@@ -18,11 +24,17 @@ class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    github = "github"
 
 
 def echo_plan(plan: Plan, fmt: Format) -> None:
     """Print a plan in the chosen format (shared by plan and show)."""
-    if fmt is Format.json:
+    if fmt is Format.github:
+        # Workflow commands first (annotations on the run), then the plan for the log.
+        for line in render_annotations(plan):
+            typer.echo(line)
+        typer.echo(render_text(plan))
+    elif fmt is Format.json:
         typer.echo(render_json(plan))
     elif fmt is Format.markdown:
         typer.echo(render_markdown(plan), nl=False)
@@ -36,7 +48,12 @@ def run(
         None, "--tenant", help="Tenant URL, overriding tenant.yaml and RECONCILER_TENANT_URL."
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the plan artifact (JSON)."),
-    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
+    fmt: Format = typer.Option(
+        Format.text,
+        "--format",
+        "-f",
+        help="text; markdown (a PR comment); json (the artifact); github (::error annotations).",
+    ),
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
     ),

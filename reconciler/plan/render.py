@@ -248,5 +248,16 @@ def _markdown(
     )
 
 
+def render_annotations(plan: Plan) -> list[str]:
+    """GitHub workflow commands for the plan's diagnostics (policy violations, gates, …)."""
+    out = []
+    for d in plan.diagnostics:
+        title = (d.code or "reconciler").replace(",", " ").replace(":", " ")
+        text = d.message + (f" ({d.hint})" if d.hint else "")
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        out.append(f"::{d.severity} title={title}::{text}")
+    return out
+
+
 def render_json(plan: Plan) -> str:
     return plan.model_dump_json(indent=2)

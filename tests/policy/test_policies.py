@@ -217,3 +217,27 @@ def test_validate_reports_violation_at_the_users_line(tmp_path: Path) -> None:
         "lukas.schmidt@acme.example lacks employeeNumber or costCenter "
         "(policy employees-have-number-and-cost-center)"
     ) in r.stdout
+
+
+def test_change_and_plan_policies_block_a_plan_with_annotations(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(SAMPLE_POLICIES, tmp_path / "policies")
+    (tmp_path / "policies" / "changes.yaml").write_text(
+        "policies:\n"
+        "  - name: no-new-groups\n    subject: change\n"
+        '    expression: \'!(change.action == "create" && change.resource_type == "Group")\'\n'
+        "    message: 'new group {{ change.key }} needs a ticket'\n"
+        "  - name: small-plans\n    subject: plan\n    severity: warning\n"
+        "    expression: plan.changes < 10\n"
+        "    message: '{{ plan.changes }} changes in one plan'\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--format", "github"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "::error title=policy no-new-groups::new group Sales needs a ticket" in r.stdout
+    assert "::warning title=policy small-plans::66 changes in one plan" in r.stdout
