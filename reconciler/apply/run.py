@@ -17,7 +17,6 @@ from reconciler.errors import InputError
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import Plan
 from reconciler.scim import open_client
-from reconciler.scim.discovery import discover
 
 WORK = Path(".reconciler")
 
@@ -65,7 +64,8 @@ async def apply_plan(
                 rate_limit=tenant.rate_limit,
                 transport=transport,
             ) as client:
-                await discover(client)
+                # The plan recorded what apply needs of the tenant: no discovery requests.
+                client.etag, client.patch_supported = plan.etag, plan.patch
                 executor = Executor(
                     plan,
                     client,

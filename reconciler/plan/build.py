@@ -675,6 +675,8 @@ def _finish(b: _Builder, partial: bool) -> Plan:
         for path in GRANT_PATHS
     )
     return Plan(
+        etag=b.live.capabilities.etag,
+        patch=b.live.capabilities.patch,
         live_memberships=memberships,
         live_grants=grants,
         tenant_url=url,

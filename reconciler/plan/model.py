@@ -114,6 +114,9 @@ class Plan(Frozen):
     targets: tuple[str, ...] = ()
     live_users: int = 0
     live_groups: int = 0
+    # What apply needs to know of the tenant, recorded so apply sends only the changes.
+    etag: bool = False
+    patch: bool = True
     live_memberships: int = 0
     live_grants: int = 0
     summary: dict[str, int] = Field(default_factory=dict)
