@@ -7,6 +7,7 @@ every command reports problems the same way.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -44,8 +45,9 @@ def has_errors(diags: Iterable[Diagnostic]) -> bool:
 def display_path(path: Path, base: Path | None = None) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
     base = base or Path.cwd()
+    # abspath, not resolve: a symbolic link is named as the user wrote it, not by its target.
     try:
-        return str(path.resolve().relative_to(base.resolve()))
+        return str(Path(os.path.abspath(path)).relative_to(base.resolve()))  # noqa: PTH100
     except ValueError:
         return str(path)
 

@@ -98,7 +98,7 @@ def test_invalid_state_json(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     r = cli("validate", str(tmp_path / "nope"), cwd=tmp_path)
     assert r.returncode == 1
-    assert "not a directory" in r.stdout
+    assert r.stdout.startswith("nope: error: no such directory\n")
     assert "Traceback" not in r.stderr
 
 

@@ -155,7 +155,18 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
     known = state.group_by_name
     on_group: dict[tuple[str, str], Source] = {}
     for g, src in zip(state.groups, state.group_sources, strict=True):
+        first: dict[str, int] = {}
         for i, m in enumerate(g.members):
+            if m.casefold() in first:
+                yield Finding(
+                    src,
+                    ("members", i),
+                    f"member {m!r} is listed twice in group {g.displayName!r}",
+                    "remove one of the two",
+                    related=(src, ("members", first[m.casefold()])),
+                )
+                continue
+            first[m.casefold()] = i
             if m.casefold() not in state.user_by_name:
                 yield Finding(
                     src,
@@ -168,7 +179,18 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                 src.file, (*src.path, "members", i)
             )
     for u, src in zip(state.users, state.user_sources, strict=True):
+        listed: dict[str, int] = {}
         for i, name in enumerate(u.groups):
+            if name.casefold() in listed:
+                yield Finding(
+                    src,
+                    ("groups", i),
+                    f"group {name!r} is listed twice for this user",
+                    "remove one of the two",
+                    related=(src, ("groups", listed[name.casefold()])),
+                )
+                continue
+            listed[name.casefold()] = i
             if name.casefold() not in known:
                 yield Finding(
                     src,

@@ -8,6 +8,7 @@ or more sections (``users``, ``groups``, ``rules``, ``attributes``). Hidden file
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +134,41 @@ def _inner_model(annotation: Any) -> Any:
     return annotation
 
 
+# Parts of a pydantic error location that are not in the data: the member of a union that
+# was tried ("str", "int", …), a dict key marker, a validator's name.
+_UNION_TAGS = {"str", "int", "float", "bool", "none"}
+# Where a value may be a secret (tenant.yaml): never echoed in a message.
+_SECRET_PARTS = ("auth", "url", "token", "secret", "password", "_env")
+
+
+def _data_loc(loc: Sequence[str | int]) -> tuple[tuple[str | int, ...], bool]:
+    """The location in the data, and whether the error is about a mapping key."""
+    out: list[str | int] = []
+    at_key = False
+    for p in loc:
+        if isinstance(p, str) and (p.startswith("function-") or p in _UNION_TAGS):
+            continue
+        if p == "[key]":
+            at_key = True
+            continue
+        out.append(p)
+    return tuple(out), at_key
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """How a wrong value is named in a message: its type, and a scalar's (short) text."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if secret:
+        return f"a {type(value).__name__}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
 def report_validation_error(
     col: Collector,
     f: SourceFile,
@@ -140,17 +176,32 @@ def report_validation_error(
     root_model: type[BaseModel],
     prefix: tuple[str | int, ...],
 ) -> None:
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    """Turn pydantic's errors into diagnostics: what is wrong in words, and what to write."""
+    errors = exc.errors(include_url=False)
+    places = [_data_loc(e["loc"])[0] for e in errors]
+    seen: set[tuple[str | int, ...]] = set()
+    for err in errors:
+        loc, at_key = _data_loc(err["loc"])
+        if loc in seen:
+            continue  # one message per place, not one per member of a union tried
+        seen.add(loc)
         full = prefix + loc
         kind = err["type"]
+        value = err.get("input")
+        # Within an item (users[3]), name the item when the problem is the item itself.
+        name = _loc_text(loc) or _loc_text(prefix) or "the file"
+        secret = any(s in str(p) for p in full for s in _SECRET_PARTS)
+        union = places.count(loc) > 1
         if kind == "extra_forbidden":
-            name = str(loc[-1])
-            allowed = _allowed_keys(_model_at(root_model, loc[:-1]))
-            close = difflib.get_close_matches(name, allowed, n=1)
+            key = str(loc[-1])
+            model = _model_at(root_model, loc[:-1])
+            allowed = _allowed_keys(model)
+            close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
+            if model is User and not close:
+                hint += "custom attributes go under 'attributes:'; "
             hint += f"allowed keys here: {', '.join(allowed)}" if allowed else ""
-            col.add(f, full, f"unknown key '{name}'", hint, key=True)
+            col.add(f, full, f"unknown key '{key}'", hint, key=True)
         elif kind == "missing":
             col.add(
                 f,
@@ -161,6 +212,14 @@ def report_validation_error(
         elif kind == "value_error":
             what, _, instead = err["msg"].removeprefix("Value error, ").partition(" | ")
             col.add(f, full, what, instead)
+        elif kind == "invalid_key" or at_key:
+            col.add(
+                f,
+                full,
+                f"key {value!r} must be a string",
+                f"quote the key: '{value}'",
+                key=True,
+            )
         elif kind.startswith("string_pattern") and loc and str(loc[-1]).endswith("_env"):
             col.add(
                 f,
@@ -169,24 +228,101 @@ def report_validation_error(
                 "write the variable's name, never its value: secrets stay out of git",
             )
         elif kind.startswith("string_pattern") and loc[-1:] == ("value",) and "emails" in loc:
-            col.add(f, full, "not an email address", "write name@domain.tld")
+            col.add(f, full, f"not an email address: {value!r}", "write name@domain.tld")
+        elif value is None and kind.endswith("_type"):
+            col.add(
+                f,
+                full,
+                f"{name} is empty",
+                "write a value, or remove the key" if loc else "remove the empty '- ' entry",
+            )
+        elif union:
+            col.add(
+                f,
+                full,
+                f"{name} must be a single value (text, number, true or false), not "
+                + _shown(value, secret),
+                "write one plain value per entry",
+            )
+        elif kind in _EXPECTED:
+            expected, hint = _EXPECTED[kind]
+            if kind in ("dict_type", "model_type"):
+                keys = _allowed_keys(_model_at(root_model, loc))
+                hint = f"keys here: {', '.join(keys)}" if keys else hint
+            elif kind == "list_type" and isinstance(value, str | int | float) and not secret:
+                hint = f"write [{value}] for one entry, or one '- item' per line"
+            elif isinstance(value, dict | list):
+                hint = "write one plain value here"
+            col.add(f, full, f"{name} must be {expected}, not {_shown(value, secret)}", hint)
+        elif kind in _BOUNDS:
+            word, instead = _BOUNDS[kind]
+            bound = next(iter((err.get("ctx") or {}).values()), "")
+            bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+            col.add(
+                f,
+                full,
+                f"{name} must be {word} {bound}" + ("" if secret else f", not {value!r}"),
+                instead.format(bound),
+            )
+        elif kind == "string_too_short":
+            col.add(f, full, f"{name} cannot be empty", "write a value, or remove the key")
+        elif kind.startswith("string_pattern") and loc[-1:] == ("name",):
+            col.add(
+                f,
+                full,
+                f"{value!r} is not a valid name",
+                "start with a letter, then letters, digits, '_', '.' or '-'",
+            )
         else:
-            col.add(f, full, f"{_loc_text(loc)}: {err['msg']}", _hint_for(kind))
+            col.add(
+                f,
+                full,
+                f"{_loc_text(loc) or name}: {err['msg']}",
+                _hint_for(kind)
+                or (
+                    f"see what is allowed here: reconciler schema --kind {_SCHEMA_KIND[root_model]}"
+                    if root_model in _SCHEMA_KIND
+                    else "see the README for what this key accepts"
+                ),
+            )
+
+
+# pydantic error type → (what was expected, what to write).
+_EXPECTED: dict[str, tuple[str, str]] = {
+    "string_type": ("a string", "quote the value to make it a string"),
+    "list_type": ("a list", "write [a, b], or one '- item' per line"),
+    "dict_type": ("a mapping", "write key: value lines"),
+    "model_type": ("a mapping", "write key: value lines"),
+    "model_attributes_type": ("a mapping", "write key: value lines"),
+    "bool_type": ("true or false", "write true or false"),
+    "bool_parsing": ("true or false", "write true or false"),
+    "int_type": ("a whole number", "write a whole number, e.g. 10"),
+    "int_parsing": ("a whole number", "write a whole number, e.g. 10"),
+    "int_from_float": ("a whole number", "write a whole number, e.g. 10"),
+    "float_type": ("a number", "write a number, e.g. 2.5"),
+    "float_parsing": ("a number", "write a number, e.g. 2.5"),
+}
+_BOUNDS = {
+    "greater_than_equal": ("at least", "write {} or more"),
+    "greater_than": ("greater than", "write a number above {}"),
+    "less_than_equal": ("at most", "write {} or less"),
+    "less_than": ("less than", "write a number below {}"),
+}
+
+
+_SCHEMA_KIND: dict[type[BaseModel], str] = {
+    Tenant: "tenant",
+    User: "users",
+    Group: "groups",
+    Rule: "rules",
+    Attribute: "attributes",
+}
 
 
 def _hint_for(kind: str) -> str:
     return {
         "enum": "use one of the values listed",
         "literal_error": "use one of the values listed",
-        "list_type": "write a YAML list (- item per line, or [a, b])",
-        "dict_type": "write a mapping (key: value lines)",
-        "model_type": "write a mapping (key: value lines)",
-        "string_type": "quote the value to make it a string",
-        "bool_type": "write true or false",
-        "bool_parsing": "write true or false",
-        "int_type": "write a whole number",
-        "int_parsing": "write a whole number",
-        "greater_than_equal": "use a larger number",
     }.get(kind, "")
 
 
@@ -340,32 +476,69 @@ def load(root: Path) -> LoadResult:
     """Load and check ``root``. Never raises for bad input: problems come back as diagnostics."""
     if not root.is_dir():
         col = Collector(root)
-        col.add(root, (), "not a directory", "pass the desired-state directory (desired-state/)")
+        if root.exists():
+            col.add(
+                root,
+                (),
+                "this is a file; validate takes the directory that holds tenant.yaml",
+                f"reconciler validate {display_path(root.parent)}",
+            )
+        else:
+            col.add(
+                root,
+                (),
+                "no such directory",
+                "pass the desired-state directory, e.g. reconciler validate desired-state",
+            )
         return LoadResult(None, col.diags)
     files: dict[Path, bytes] = {}
-    problems: list[Diagnostic] = []
+    unreadable: dict[Path, OSError] = {}
     tenant = root / TENANT_FILE
-    for path in [tenant, *_yaml_files(root)] if tenant.is_file() else _yaml_files(root):
+    present = tenant.is_file() or tenant.is_symlink()
+    for path in [tenant, *_yaml_files(root)] if present else _yaml_files(root):
         try:
             files[path] = path.read_bytes()
         except OSError as exc:
-            problems.append(
-                Diagnostic(
-                    display_path(path), 0, 0, f"cannot read: {exc.strerror}", "check permissions"
-                )
-            )
-    result = load_files(root, files)
-    result.diagnostics[:0] = problems
-    return result
+            unreadable[path] = exc
+    return load_files(root, files, unreadable=unreadable)
+
+
+def _read_error(exc: OSError) -> tuple[str, str]:
+    """What went wrong reading a file, and what to do about it (never a traceback)."""
+    reason = exc.strerror or exc.__class__.__name__
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot read: {reason}", "make the file readable by this user (chmod a+r)"
+    if exc.errno == errno.ENOENT:
+        return (
+            "cannot read: a symbolic link to a file that does not exist",
+            "point the link at a file, or remove it",
+        )
+    if exc.errno == errno.EISDIR:
+        return f"cannot read: {reason}", "rename the directory: *.yaml names files"
+    return f"cannot read: {reason}", "check that this is a regular file on a working disk"
 
 
 def load_files(
-    root: Path, contents: Mapping[Path, bytes], cache: DocumentCache | None = None
+    root: Path,
+    contents: Mapping[Path, bytes],
+    cache: DocumentCache | None = None,
+    *,
+    unreadable: Mapping[Path, OSError] | None = None,
 ) -> LoadResult:
     """Load and check a desired state given as file contents (``root / relative`` → bytes),
-    e.g. read from git blobs. ``cache`` reuses validated documents by content."""
+    e.g. read from git blobs. ``cache`` reuses validated documents by content. ``unreadable``
+    names files that exist but could not be read: each is reported, and references that
+    such a file may have declared are not reported as unknown."""
     col = Collector(root)
-    tenant, tenant_file = _load_tenant(col, root, contents.get(root / TENANT_FILE))
+    failed: list[str] = []  # files that could not be read at all
+    for path, exc in sorted((unreadable or {}).items()):
+        col.add(path, (), *_read_error(exc))
+        if path != root / TENANT_FILE:
+            failed.append(display_path(path))
+    if root / TENANT_FILE in (unreadable or {}):
+        tenant, tenant_file = None, None
+    else:
+        tenant, tenant_file = _load_tenant(col, root, contents.get(root / TENANT_FILE))
     files: dict[Path, SourceFile] = {}
     if tenant_file is not None:
         files[tenant_file.path] = tenant_file
@@ -381,7 +554,6 @@ def load_files(
         "rules": rules,
         "attributes": attributes,
     }
-    unreadable: list[str] = []  # files that could not be read at all
     for path in sorted(contents):
         if path == root / TENANT_FILE:
             continue
@@ -392,7 +564,7 @@ def load_files(
             before = len(col.diags)
             f, raw = read_yaml(col, path, data)
             if f is None:
-                unreadable.append(display_path(path))
+                failed.append(display_path(path))
                 continue
             files[path] = f
             doc = _load_document(col, f, raw)
@@ -422,7 +594,7 @@ def load_files(
         tenant_source=root / TENANT_FILE,
     )
     for finding in checks.check(state):
-        if unreadable and checks.cascading(finding.message):
+        if failed and checks.cascading(finding.message):
             continue  # the declaration may be in the file that could not be read
         f_or_path: SourceFile | Path = files.get(finding.source.file) or finding.source.file
         message = finding.message
@@ -439,14 +611,20 @@ def load_files(
             key=finding.at_key,
             severity=Severity(finding.severity),
         )
-    if unreadable:
+    if failed:
+        others = (
+            "this file could not be read"
+            if len(failed) == 1
+            else f"{len(failed)} files could not be read (this one and others)"
+        )
         col.diags.append(
             Diagnostic(
-                unreadable[0],
+                failed[0],
                 0,
                 0,
-                "references to groups, users and attributes were not checked",
-                "fix the errors above first; the declarations may be in a file that failed",
+                f"references to groups, users and attributes were not checked: {others}, "
+                "and may declare some of them",
+                "fix the errors reported for the unreadable files, then validate again",
                 severity=Severity.warning,
             )
         )
@@ -463,6 +641,8 @@ def _yaml_files(root: Path) -> list[Path]:
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if p.suffix in (".yaml", ".yml") and p.is_file() and rel != Path(TENANT_FILE):
+        # A link to nowhere is listed too, so it is reported instead of silently skipped.
+        dangling = p.is_symlink() and not p.exists()
+        if p.suffix in (".yaml", ".yml") and (p.is_file() or dangling) and rel != Path(TENANT_FILE):
             out.append(p)
     return out

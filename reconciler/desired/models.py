@@ -31,6 +31,7 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Urn = Annotated[str, StringConstraints(pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$")]
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DURATION = re.compile(r"^(\d+)([hdw])$")
 
 
@@ -258,7 +259,9 @@ class ScimLocation(Model):
         if v == "enterprise":
             return ENTERPRISE_USER
         if not re.match(r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$", v):
-            raise ValueError("unknown schema | write core, enterprise, or an extension URN (urn:…)")
+            raise ValueError(
+                f"unknown schema {v!r} | write core, enterprise, or an extension URN (urn:…)"
+            )
         return v
 
 
@@ -378,7 +381,7 @@ class Name(Model):
 
 
 class Email(Model):
-    value: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    value: Annotated[str, StringConstraints(pattern=EMAIL)]
     type: Literal["work", "home", "other"] = "work"
     primary: bool = False
 
@@ -387,6 +390,12 @@ class PhoneNumber(Model):
     value: NonEmpty
     type: NonEmpty = "work"
     primary: bool = False
+
+
+def _email_shorthand_schema(schema: dict[str, Any]) -> None:
+    # The JSON Schema must accept what the loader accepts, or editors flag every
+    # `emails: [alice@example.com]` line of a valid file.
+    schema["items"] = {"anyOf": [{"type": "string", "pattern": EMAIL}, schema["items"]]}
 
 
 class User(Model):
@@ -404,7 +413,12 @@ class User(Model):
     locale: str | None = None
     timezone: str | None = None
     active: bool = True
-    emails: list[Email] = Field(default_factory=list)
+    emails: list[Email] = Field(
+        default_factory=list,
+        description="Addresses; a plain string is short for {value: …, type: work}, the first "
+        "one primary.",
+        json_schema_extra=_email_shorthand_schema,
+    )
     phoneNumbers: list[PhoneNumber] = Field(default_factory=list)
     manager: NonEmpty | None = Field(None, description="The manager's userName.")
     groups: list[NonEmpty] = Field(default_factory=list)

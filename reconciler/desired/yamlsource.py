@@ -4,8 +4,9 @@ Files are parsed with ruamel.yaml's C-accelerated safe loader, which keeps no po
 file has a problem, it is parsed once more with the round-trip loader, whose nodes remember line
 and column, and the problem's path (``("users", 3, "emails", 0)``) is walked to a position.
 
-Anchors and aliases are refused before parsing: an alias bomb ("billion laughs") expands into
-exponential work for anything that walks the data, and desired state has no use for them.
+Anchors, aliases and merge keys (``<<``) are refused before parsing: an alias bomb ("billion
+laughs") expands into exponential work for anything that walks the data, and desired state has no
+use for them: every value is written out where a reviewer reads it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, ScalarEvent
 
 Path_ = tuple[str | int, ...]
 
-# A cheap screen for anchors and aliases; a hit is confirmed with the event stream, so text
-# such as "R&D" or "a * b" inside quotes is not mistaken for one.
-_ANCHOR_OR_ALIAS = re.compile(r"(?:^|[\s\[\{,:-])[&*][^\s,\]\}]", re.MULTILINE)
+# A cheap screen for anchors, aliases and merge keys; a hit is confirmed with the event stream,
+# so text such as "R&D", "a * b" or "<<" inside quotes is not mistaken for one.
+_ANCHOR_ALIAS_OR_MERGE = re.compile(r"(?:^|[\s\[\{,:-])(?:[&*][^\s,\]\}]|<<)", re.MULTILINE)
 
 
 class YamlProblem(Exception):
@@ -48,6 +49,11 @@ _SAFE = _safe_yaml()
 
 def decode(data: bytes) -> str:
     """The file's text, or a YamlProblem for binary or non-UTF-8 content."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise YamlProblem(
+            "this file is saved as UTF-16, not UTF-8",
+            "save it as UTF-8 (most editors: 'Save with encoding' or 'Reopen with encoding')",
+        )
     if b"\x00" in data[:8192]:
         raise YamlProblem(
             "this is a binary file, not YAML",
@@ -65,15 +71,18 @@ def decode(data: bytes) -> str:
         ) from exc
 
 
-def _alias_position(text: str) -> tuple[int, int] | None:
-    if not _ANCHOR_OR_ALIAS.search(text):
+def _forbidden_position(text: str) -> tuple[str, int, int] | None:
+    """The first anchor, alias or merge key: ``(what, line, col)``, 1-based."""
+    if not _ANCHOR_ALIAS_OR_MERGE.search(text):
         return None
     y = YAML(typ="safe", pure=True)
     try:
         for event in y.parse(text):
+            mark = event.start_mark
             if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
-                mark = event.start_mark
-                return (mark.line + 1, mark.column + 1)
+                return ("anchor", mark.line + 1, mark.column + 1)
+            if isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
+                return ("merge", mark.line + 1, mark.column + 1)
     except YAMLError:
         return None  # the real parse reports the syntax error with its position
     return None
@@ -86,28 +95,87 @@ def _mark(exc: MarkedYAMLError) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
+def _char_at(text: str, line: int, col: int) -> str:
+    lines = text.splitlines()
+    if 0 < line <= len(lines) and 0 < col <= len(lines[line - 1]):
+        return lines[line - 1][col - 1]
+    return ""
+
+
+def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
+    """A YAML syntax error in words a reader acts on, at the place it was found."""
+    problem = (exc.problem or str(exc)).strip()
+    line, col = _mark(exc)
+    if "duplicate key" in problem:
+        m = re.search(r'duplicate key "([^"]*)"', problem)
+        return YamlProblem(
+            f"duplicate key {m.group(1)!r}" if m else "duplicate key",
+            "each key may appear once in a mapping; merge the two entries",
+            line,
+            col,
+        )
+    if "expected a single document" in str(exc) or "but found another document" in str(exc):
+        return YamlProblem(
+            "more than one YAML document in this file",
+            "remove the '---' separator or split the file",
+            line,
+            col,
+        )
+    if _char_at(text, line, col) == "\t" or "tab character" in problem:
+        return YamlProblem(
+            "a tab character: YAML indents with spaces only",
+            "replace the tab with spaces (two per level, as in the rest of the file)",
+            line,
+            col,
+        )
+    if "could not determine a constructor for the tag" in problem:
+        m = re.search(r"tag '([^']*)'", problem)
+        tag = (m.group(1) if m else "").replace("tag:yaml.org,2002:", "!!")
+        return YamlProblem(
+            f"the YAML tag {tag!r} is not accepted" if tag else "this YAML tag is not accepted",
+            "remove the tag (!!…) and write a plain value",
+            line,
+            col,
+        )
+    hint = "fix the YAML syntax at this position"
+    if "mapping values are not allowed" in problem:
+        hint = "quote the value: ': ' inside an unquoted value starts a mapping, e.g. 'a: b'"
+    context, cmark = exc.context, exc.context_mark
+    if context and cmark is not None and (cmark.line + 1, cmark.column + 1) != (line, col):
+        # "found unexpected end of stream" alone points at the end of the file; the context
+        # says where the unfinished thing began, which is what the reader must fix.
+        problem += f" ({context.strip()} that began at {cmark.line + 1}:{cmark.column + 1})"
+        if "quoted scalar" in context:
+            hint = "close the quote that began there"
+        elif "flow sequence" in context or "flow mapping" in context:
+            hint = "close the bracket that began there"
+        elif "block" in context:
+            hint = "indent this line like the entries of what began there"
+    return YamlProblem(problem, hint, line, col)
+
+
 def parse(text: str) -> Any:
     """Parse one YAML document fast. Raises YamlProblem with a position."""
-    pos = _alias_position(text)
-    if pos:
+    found = _forbidden_position(text)
+    if found:
+        what, line, col = found
+        if what == "merge":
+            raise YamlProblem(
+                "YAML merge keys (<<) are not accepted",
+                "write the keys out in full; desired state is reviewed line by line",
+                line,
+                col,
+            )
         raise YamlProblem(
             "YAML anchors and aliases (&name, *name) are not accepted",
             "write the values out in full; desired state is reviewed line by line",
-            *pos,
+            line,
+            col,
         )
     try:
         return _SAFE.load(text)
     except MarkedYAMLError as exc:
-        problem = (exc.problem or str(exc)).strip()
-        hint = "fix the YAML syntax at this position"
-        if "duplicate key" in problem:
-            m = re.search(r'duplicate key "([^"]*)"', problem)
-            problem = f"duplicate key {m.group(1)!r}" if m else "duplicate key"
-            hint = "each key may appear once in a mapping; merge the two entries"
-        elif "expected a single document" in str(exc) or "but found another document" in str(exc):
-            problem = "more than one YAML document in this file"
-            hint = "remove the '---' separator or split the file"
-        raise YamlProblem(problem, hint, *_mark(exc)) from exc
+        raise _syntax_problem(exc, text) from exc
     except YAMLError as exc:
         raise YamlProblem(f"not valid YAML: {exc}", "fix the YAML syntax") from exc
 
@@ -144,15 +212,22 @@ class PositionIndex:
                 if lc is not None:
                     # A scalar points at its value; a mapping or list at its key, the line a
                     # reader scans for.
-                    if (key and last) or _is_container(child):
-                        line, col = lc.key(part)
-                    else:
-                        line, col = lc.value(part)
+                    try:
+                        # An empty value has no place of its own: point at its key.
+                        if (key and last) or _is_container(child) or child is None:
+                            line, col = lc.key(part)
+                        else:
+                            line, col = lc.value(part)
+                    except (KeyError, IndexError, TypeError):
+                        break  # a key with no position of its own: stay at the parent
                     pos = (line + 1, col + 1)
                 node = child
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
                 if lc is not None:
-                    line, col = lc.item(part)
+                    try:
+                        line, col = lc.item(part)
+                    except (KeyError, IndexError, TypeError):
+                        break
                     pos = (line + 1, col + 1)
                 node = node[part]
             else:

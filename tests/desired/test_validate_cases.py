@@ -88,7 +88,7 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "wrong type of core attribute",
         {U: "users:\n  - userName: a@acme.example\n    active: maybe\n"},
-        [(U, 3, 13, "active: Input should be a valid boolean, unable to interpret input")],
+        [(U, 3, 13, "active must be true or false, not str 'maybe'")],
     ),
     (
         "disallowed value",
@@ -169,7 +169,15 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "invalid YAML syntax",
         {U: "users:\n  - userName: a@acme.example\n   groups: [Sales\n"},
-        [(U, 3, 4, "did not find expected '-' indicator")],
+        [
+            (
+                U,
+                3,
+                4,
+                "did not find expected '-' indicator "
+                "(while parsing a block collection that began at 2:3)",
+            )
+        ],
     ),
     (
         "duplicate key",
@@ -198,6 +206,180 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
             "    match: {groups_any: [Nope]}\n    grants: {role: r}\n"
         },
         [("rules.yaml", 4, 26, "rule 'X' refers to unknown group 'Nope'")],
+    ),
+    (
+        "wrong type: a string instead of a list",
+        {U: "users:\n  - userName: a@acme.example\n    groups: Sales\n"},
+        [(U, 3, 13, "groups must be a list, not str 'Sales'")],
+    ),
+    (
+        "wrong type: a list instead of a string",
+        {U: "users:\n  - userName: [a@acme.example]\n"},
+        [(U, 2, 5, "userName must be a string, not a list")],
+    ),
+    (
+        "wrong type: a number instead of a string",
+        {U: "users:\n  - userName: a@acme.example\n    externalId: 7\n"},
+        [(U, 3, 17, "externalId must be a string, not int 7")],
+    ),
+    (
+        "wrong type: a scalar instead of a mapping",
+        {U: "users:\n  - userName: a@acme.example\n    name: Bob\n"},
+        [(U, 3, 11, "name must be a mapping, not str 'Bob'")],
+    ),
+    (
+        "wrong type: an entry that is not a mapping",
+        {U: "users:\n  - a@acme.example\n"},
+        [(U, 2, 5, "users[0] must be a mapping, not str 'a@acme.example'")],
+    ),
+    (
+        "wrong type: a fraction for a whole number",
+        {"rules.yaml": BASE["rules.yaml"].replace("priority: 10", "priority: 1.5")},
+        [("rules.yaml", 3, 15, "priority must be a whole number, not float 1.5")],
+    ),
+    (
+        "out of range",
+        {"rules.yaml": BASE["rules.yaml"].replace("priority: 10", "priority: 0")},
+        [("rules.yaml", 3, 15, "priority must be at least 1, not 0")],
+    ),
+    (
+        "empty value",
+        {U: "users:\n  - userName: ''\n"},
+        [(U, 2, 15, "userName cannot be empty")],
+    ),
+    (
+        "null value",
+        {U: "users:\n  - userName:\n"},
+        [(U, 2, 5, "userName is empty")],
+    ),
+    (
+        "disallowed enum value",
+        {"tenant.yaml": "url: local:tenant.db\nprofile: okta\n"},
+        [("tenant.yaml", 2, 10, "profile: Input should be 'generic', 'goto' or 'genesys'")],
+    ),
+    (
+        "not a whole list of values",
+        {"attributes.yaml": "attributes:\n  - name: level\n    allowed_values: [[a]]\n"},
+        [
+            (
+                "attributes.yaml",
+                3,
+                22,
+                "allowed_values[0] must be a single value (text, number, true or false), "
+                "not a list",
+            )
+        ],
+    ),
+    (
+        "a key that is not a string",
+        {U: "users:\n  - userName: a@acme.example\n    7: x\n"},
+        [(U, 3, 5, "key 7 must be a string")],
+    ),
+    (
+        "not an email address",
+        {U: "users:\n  - userName: a@acme.example\n    emails: [nobody]\n"},
+        [(U, 3, 14, "not an email address: 'nobody'")],
+    ),
+    (
+        "invalid attribute name",
+        {"attributes.yaml": "attributes:\n  - name: 9lives\n"},
+        [("attributes.yaml", 2, 11, "'9lives' is not a valid name")],
+    ),
+    (
+        "group listed twice on a user",
+        {U: "users:\n  - userName: a@acme.example\n    groups: [Sales, sales]\n"},
+        [
+            (
+                U,
+                3,
+                21,
+                f"group 'sales' is listed twice for this user (first declared at {{root}}/{U}:3)",
+            )
+        ],
+    ),
+    (
+        "member listed twice on a group",
+        {
+            "groups/groups.yaml": "groups:\n  - displayName: Support\n"
+            "    members: [ok@acme.example, OK@acme.example]\n  - displayName: Sales\n"
+        },
+        [
+            (
+                "groups/groups.yaml",
+                3,
+                32,
+                "member 'OK@acme.example' is listed twice in group 'Support' "
+                "(first declared at {root}/groups/groups.yaml:3)",
+            )
+        ],
+    ),
+    (
+        "invalid YAML: unclosed quote",
+        {U: 'users:\n  - userName: "a@acme.example\n'},
+        [
+            (
+                U,
+                3,
+                1,
+                "found unexpected end of stream "
+                "(while scanning a quoted scalar that began at 2:15)",
+            )
+        ],
+    ),
+    (
+        "invalid YAML: a tab",
+        {U: "users:\n  - userName: a@acme.example\n\tgroups: [Sales]\n"},
+        [(U, 3, 1, "a tab character: YAML indents with spaces only")],
+    ),
+    (
+        "invalid YAML: a colon in a plain value",
+        {U: "users:\n  - userName: a@acme.example\n    title: Head: Sales\n"},
+        [(U, 3, 16, "mapping values are not allowed in this context")],
+    ),
+    (
+        "invalid YAML: a tag",
+        {U: "users:\n  - userName: !!python/object:os.system a\n"},
+        [(U, 2, 15, "the YAML tag '!!python/object:os.system' is not accepted")],
+    ),
+    (
+        "merge key",
+        {U: "users:\n  - userName: a@acme.example\n    <<: {title: CEO}\n"},
+        [(U, 3, 5, "YAML merge keys (<<) are not accepted")],
+    ),
+    (
+        "more than one document",
+        {U: "users: []\n---\ngroups: []\n"},
+        [(U, 2, 1, "more than one YAML document in this file")],
+    ),
+    (
+        "not UTF-8",
+        {U: b"users:\n  - userName: caf\xe9@acme.example\n"},
+        [(U, 2, 18, "not valid UTF-8 (byte 0xe9)")],
+    ),
+    (
+        "UTF-16",
+        {U: "users: []\n".encode("utf-16")},
+        [(U, 0, 0, "this file is saved as UTF-16, not UTF-8")],
+    ),
+    (
+        "a file that is not a mapping",
+        {U: "- a\n- b\n"},
+        [(U, 1, 1, "a desired-state file must be a mapping")],
+    ),
+    (
+        "a section that is not a list",
+        {U: "users: {userName: a@acme.example}\n"},
+        [(U, 1, 1, "'users' must be a list")],
+    ),
+    (
+        "secret in the tenant URL",
+        {"tenant.yaml": "url: https://admin:s3cr3t@x.example/scim\n"},
+        [("tenant.yaml", 1, 6, "the tenant URL carries credentials (user:password@)")],
+    ),
+    (
+        "wrong type of a secret setting does not echo it",
+        {"tenant.yaml": "url: https://x.example\nauth: {type: bearer, token_env: [s3cr3t]}\n"},
+        [("tenant.yaml", 2, 22, "auth.token_env must be a string, not a list")],
     ),
     (
         "membership declared twice",
@@ -299,5 +481,115 @@ def test_an_unreadable_file_does_not_flood_with_unknown_references(tmp_path: Pat
     result = load(write(tmp_path, {"groups/groups.yaml": groups, U: "users:\n" + users}))
     messages = [d.message for d in result.diagnostics]
     assert not any("unknown group" in m for m in messages)
-    assert "references to groups, users and attributes were not checked" in messages
+    assert (
+        "references to groups, users and attributes were not checked: this file could not be "
+        "read, and may declare some of them"
+    ) in messages
     assert len(messages) == 2
+
+
+# A file that exists but cannot be read, even by root: reading /proc/self/mem from offset 0
+# fails with EIO. A real OS error, no monkeypatching.
+UNREADABLE = Path("/proc/self/mem")
+needs_proc = pytest.mark.skipif(not UNREADABLE.exists(), reason="needs Linux /proc")
+
+
+@needs_proc
+def test_an_unreadable_file_is_reported_without_cascading(tmp_path: Path) -> None:
+    root = write(tmp_path / "state", {})
+    (root / "groups" / "groups.yaml").unlink()
+    (root / "groups" / "groups.yaml").symlink_to(UNREADABLE)
+    result = load(root)
+    assert [(d.severity, d.line, d.message) for d in result.diagnostics] == [
+        (Severity.error, 0, "cannot read: Input/output error"),
+        (
+            Severity.warning,
+            0,
+            "references to groups, users and attributes were not checked: this file could not "
+            "be read, and may declare some of them",
+        ),
+    ]
+    assert not result.ok
+
+
+@needs_proc
+def test_an_unreadable_tenant_yaml_is_not_called_missing(tmp_path: Path) -> None:
+    root = write(tmp_path / "state", {"tenant.yaml": None})
+    (root / "tenant.yaml").symlink_to(UNREADABLE)
+    result = load(root)
+    assert [d.message for d in result.diagnostics] == ["cannot read: Input/output error"]
+    assert result.state is None
+
+
+def test_a_broken_link_is_reported_not_skipped(tmp_path: Path) -> None:
+    root = write(tmp_path / "state", {})
+    (root / "users" / "more.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    result = load(root)
+    assert [(d.file.endswith("more.yaml"), d.severity, d.hint) for d in result.diagnostics] == [
+        (True, Severity.error, "point the link at a file, or remove it"),
+        (
+            True,
+            Severity.warning,
+            "fix the errors reported for the unreadable files, then validate again",
+        ),
+    ]
+    assert result.diagnostics[0].message == (
+        "cannot read: a symbolic link to a file that does not exist"
+    )
+
+
+def test_no_such_directory(tmp_path: Path) -> None:
+    result = load(tmp_path / "nope")
+    assert [(d.message, d.hint) for d in result.diagnostics] == [
+        (
+            "no such directory",
+            "pass the desired-state directory, e.g. reconciler validate desired-state",
+        )
+    ]
+
+
+def test_a_file_instead_of_the_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "state", {})
+    result = load(Path("state/tenant.yaml"))
+    assert [(d.message, d.hint) for d in result.diagnostics] == [
+        (
+            "this is a file; validate takes the directory that holds tenant.yaml",
+            "reconciler validate state",
+        )
+    ]
+
+
+def test_every_error_has_a_hint_and_no_pydantic_jargon(tmp_path: Path) -> None:
+    """Wrong types everywhere: each gets a message in words and says what to write instead."""
+    users = (
+        "users:\n"
+        "  - userName: 12\n    externalId: 5\n    name: Bob\n    emails: bob@acme.example\n"
+        "    phoneNumbers: [123]\n    active: maybe\n    groups: Sales\n    attributes: [a]\n"
+        "    manager: {x: 1}\n"
+        "  - just a string\n"
+        "  - null\n"
+        "  - userName: c@acme.example\n    name: {givenName: [C]}\n    7: x\n"
+        "    employmentType: contractor\n"
+    )
+    rules = (
+        "rules:\n  - name: r\n    priority: high\n"
+        "    match: {groups_any: Sales, conditions: [{attribute: department, op: like}]}\n"
+        "    grants: {products: GoTo Meeting, role: [a]}\n"
+    )
+    attributes = (
+        "attributes:\n  - name: 9x\n    type: text\n    multi_valued: sometimes\n"
+        "    allowed_values: [[a], {b: 1}]\n    scim: {schema: foo}\n"
+    )
+    result = load(write(tmp_path, {U: users, "rules.yaml": rules, "attributes.yaml": attributes}))
+    errors = [d for d in result.diagnostics if d.severity is Severity.error]
+    assert len(errors) == 25, "\n".join(d.message for d in errors)
+    for d in errors:
+        assert d.line > 0 and d.hint, d
+        for jargon in ("Input should be a valid", "instance of", "String should", "[key]"):
+            assert jargon not in d.message, d
+    messages = {d.message for d in errors}
+    assert "unknown key 'employmentType'" in messages
+    assert "unknown schema 'foo'" in messages
+    hint = next(d.hint for d in errors if d.message == "unknown key 'employmentType'")
+    assert hint.startswith("custom attributes go under 'attributes:'")
