@@ -116,6 +116,41 @@ def test_sample_files_carry_schema_modelines() -> None:
         assert target.is_file(), f"{path}: modeline points at a missing schema"
 
 
+def _modeline_schema(path: Path) -> dict[str, object]:
+    first = path.read_text().splitlines()[0]
+    target = path.parent / first.split("=", 1)[1]
+    schema: dict[str, object] = json.loads(target.read_text())
+    return schema
+
+
+def test_sample_files_pass_their_modeline_schema() -> None:
+    """What an editor with yaml-language-server shows: no error on a valid sample file
+    (the email shorthand `emails: [a@x]` was once flagged on every user)."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    for path in sorted(SAMPLE.rglob("*.yaml")):
+        validator = jsonschema.Draft202012Validator(_modeline_schema(path))
+        errors = [e.message for e in validator.iter_errors(yaml.load(path.read_text()))]
+        assert errors == [], f"{path}: {errors[:3]}"
+
+
+def test_schema_flags_what_validate_flags() -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_modeline_schema(SAMPLE / "users" / "sales.yaml"))
+    bad = {
+        "users": [
+            {"userName": "a@acme.example", "titel": "CEO"},
+            {"userName": "b@acme.example", "emails": ["not-an-address"]},
+            {"userName": "c@acme.example", "emails": [{"value": "c@acme.example", "type": "x"}]},
+        ]
+    }
+    flagged = sorted(tuple(e.absolute_path) for e in validator.iter_errors(bad))
+    assert flagged == [("users", 0), ("users", 1, "emails", 0), ("users", 2, "emails", 0)]
+
+
 def test_schema_to_stdout() -> None:
     r = cli("schema", "--kind", "users")
     assert r.returncode == 0
