@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import typer
@@ -23,15 +24,37 @@ def run(
 ) -> None:
     """Write JSON Schema for tenant, users, groups, rules and attributes files.
 
-    Editors with yaml-language-server autocomplete and flag errors in files that start with
-    a modeline such as:  # yaml-language-server: $schema=.schemas/users.schema.json
+    Editors with yaml-language-server (VS Code's YAML extension, Neovim, Helix…) then
+    autocomplete keys and flag mistakes as you type, in every file whose first line names
+    its schema, as the sample files in desired-state/ do:
+
+        # yaml-language-server: $schema=../.schemas/users.schema.json
+
+    The path is relative to the YAML file. Run it again after upgrading the reconciler.
     """
     if kind is not None:
         if kind not in KINDS:
-            raise UsageError(f"unknown kind {kind!r}", f"use one of: {', '.join(KINDS)}")
+            close = difflib.get_close_matches(kind, list(KINDS), n=1)
+            raise UsageError(
+                f"unknown kind {kind!r}",
+                (f"did you mean '{close[0]}'? " if close else "")
+                + f"use one of: {', '.join(KINDS)}",
+            )
         typer.echo(dumps(kind), nl=False)
         return
-    out.mkdir(parents=True, exist_ok=True)
-    for k in KINDS:
-        (out / f"{k}.schema.json").write_text(dumps(k), encoding="utf-8")
-    typer.echo(f"wrote {len(KINDS)} schemas to {out}/")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for k in KINDS:
+            (out / f"{k}.schema.json").write_text(dumps(k), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the schemas to {out}: {exc.strerror}",
+            "pass --out a directory you can write to (it is created if missing)",
+        ) from exc
+    typer.echo(
+        f"wrote {len(KINDS)} schemas to {out}/: {', '.join(f'{k}.schema.json' for k in KINDS)}"
+    )
+    typer.echo(
+        "first line of a YAML file, for editor support: "
+        f"# yaml-language-server: $schema=<path from the file to {out.name}>/users.schema.json"
+    )
