@@ -6,6 +6,7 @@ Each command lives in its own module under ``reconciler/commands/``. Errors mean
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -51,6 +52,30 @@ app.command("access")(access.run)
 app.command("demo")(demo.run)
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(github.app, name="github")
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help text: the lines of each paragraph joined, so Typer's help wraps
+    them to the terminal instead of keeping the source's line breaks mid-sentence. Indented
+    paragraphs (examples) are kept as written."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if p.startswith(" ") else " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+    )
+
+
+for _info in [
+    *app.registered_commands,
+    *(
+        c
+        for g in app.registered_groups
+        if g.typer_instance
+        for c in g.typer_instance.registered_commands
+    ),
+]:
+    if _info.help is None and _info.callback is not None and _info.callback.__doc__:
+        _info.help = _reflow(_info.callback.__doc__)
 
 
 def _version(value: bool) -> None:

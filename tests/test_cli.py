@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "desired-state"
 
 
-def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -37,6 +42,47 @@ def test_each_command_explains_itself(command: str) -> None:
     r = cli(command, "--help")
     assert r.returncode == 0, r.stderr
     assert "Usage:" in r.stdout and len(r.stdout.splitlines()) > 5
+
+
+def _commands() -> list[tuple[list[str], str]]:
+    """Every command's words and docstring, sub-commands included."""
+    from reconciler.cli import app
+
+    out = [
+        ([c.name or ""], c.callback.__doc__ or "") for c in app.registered_commands if c.callback
+    ]
+    for g in app.registered_groups:
+        assert g.typer_instance is not None
+        out += [
+            ([g.name or "", c.name or ""], c.callback.__doc__ or "")
+            for c in g.typer_instance.registered_commands
+            if c.callback
+        ]
+    return out
+
+
+def test_every_command_has_help() -> None:
+    for words, doc in _commands():
+        assert doc.strip(), f"reconciler {' '.join(words)} has no help text"
+
+
+@pytest.mark.parametrize("words", [w for w, _ in _commands()], ids=" ".join)
+def test_help_paragraphs_are_not_broken_mid_sentence(words: list[str]) -> None:
+    """On a wide terminal each paragraph of a command's help is one line: the help wraps to
+    the terminal, not at the docstring's line breaks (Typer's rich help keeps those)."""
+    from typer.testing import CliRunner
+
+    from reconciler.cli import app
+
+    r = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    doc = dict((tuple(w), d) for w, d in _commands())[tuple(words)]
+    lines = [ln.strip(" │") for ln in r.output.splitlines()]
+    for paragraph in inspect.cleandoc(doc).split("\n\n"):
+        if paragraph.startswith(" "):
+            continue  # an indented example is kept as written
+        text = " ".join(ln.strip() for ln in paragraph.splitlines())
+        assert text in lines, f"not on one line in `reconciler {' '.join(words)} --help`: {text}"
 
 
 def test_sample_state_validates() -> None:
@@ -151,6 +197,31 @@ def test_schema_flags_what_validate_flags() -> None:
     assert flagged == [("users", 0), ("users", 1, "emails", 0), ("users", 2, "emails", 0)]
 
 
+def test_schema_writes_every_kind(tmp_path: Path) -> None:
+    r = cli("schema", "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for kind in KINDS:
+        assert (tmp_path / "s" / f"{kind}.schema.json").read_text() == dumps(kind)
+    assert "# yaml-language-server: $schema=" in r.stdout
+
+
+def test_schema_to_an_unwritable_place_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    r = cli("schema", "--out", "afile/x", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot write the schemas to afile/x: Not a directory")
+    assert "Traceback" not in r.stderr
+
+
+def test_schema_unknown_kind() -> None:
+    r = cli("schema", "--kind", "user")
+    assert r.returncode == 1
+    assert r.stderr == (
+        "error: unknown kind 'user'\n"
+        "  hint: did you mean 'users'? use one of: tenant, users, groups, rules, attributes\n"
+    )
+
+
 def test_schema_to_stdout() -> None:
     r = cli("schema", "--kind", "users")
     assert r.returncode == 0
@@ -168,3 +239,60 @@ def test_public_api_is_explicit() -> None:
     assert sorted(reconciler.__all__) == sorted(set(reconciler.__all__))
     for name in reconciler.__all__:
         assert hasattr(reconciler, name), name
+
+
+BAD_INPUTS: dict[str, dict[str, str | bytes]] = {
+    "alias bomb": {
+        "users.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    },
+    "binary file": {"users.yaml": bytes(range(256)) * 4},
+    "empty tenant.yaml": {"tenant.yaml": ""},
+    "invalid YAML": {"users.yaml": "users:\n  - userName: [a\n"},
+    "merge key": {"users.yaml": "users:\n  - <<: {userName: a@x.example}\n"},
+    "not UTF-8": {"users.yaml": b"users:\n  - userName: \xff\n"},
+    "tenant.yaml is a list": {"tenant.yaml": "- url: local:x.db\n"},
+    "a literal secret": {"tenant.yaml": "url: https://x.example\nauth: {client_secret: s3cr3t}\n"},
+}
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_reported_never_a_traceback(tmp_path: Path, case: str, fmt: str) -> None:
+    from typer.testing import CliRunner
+
+    from reconciler.cli import app
+
+    root = tmp_path / "state"
+    root.mkdir()
+    files: dict[str, str | bytes] = {"tenant.yaml": "url: local:x.db\n", **BAD_INPUTS[case]}
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        (root / name).write_bytes(data)
+    r = CliRunner().invoke(app, ["validate", "--format", fmt, str(root)])
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output and "s3cr3t" not in r.output
+    if fmt == "json":
+        assert json.loads(r.output)["valid"] is False
+    elif fmt == "github":
+        assert any(ln.startswith("::error file=") for ln in r.output.splitlines())
+    else:
+        assert any(": error: " in ln for ln in r.output.splitlines())
+
+
+def test_python_dash_m_and_github_format_for_a_syntax_error(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    root.mkdir()
+    (root / "tenant.yaml").write_text("url: local:x.db\n")
+    (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    title: 'CEO\n")
+    r = cli("validate", "-f", "github", "state", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr == ""
+    assert r.stdout.splitlines() == [
+        "::warning file=state/users.yaml::references to groups, users and attributes were not "
+        "checked: this file could not be read, and may declare some of them (fix the errors "
+        "reported for the unreadable files, then validate again)",
+        "::error file=state/users.yaml,line=4,col=1::found unexpected end of stream (while "
+        "scanning a quoted scalar that began at 3:12) (close the quote that began there)",
+        "invalid: 1 error, 1 warning",
+    ]
