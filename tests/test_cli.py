@@ -296,3 +296,21 @@ def test_python_dash_m_and_github_format_for_a_syntax_error(tmp_path: Path) -> N
         "scanning a quoted scalar that began at 3:12) (close the quote that began there)",
         "invalid: 1 error, 1 warning",
     ]
+
+
+def test_a_mistyped_policies_directory_is_an_error(tmp_path: Path) -> None:
+    """Only the default policies/ may be absent; a typo must not skip the guardrails."""
+    r = cli("validate", str(SAMPLE), "--policies", "polices", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stdout.startswith("polices: error: no such policy directory\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_an_unreadable_policy_file_is_reported(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    # Reading /proc/self/mem from offset 0 fails with EIO, even for root.
+    (policies / "broken.yaml").symlink_to("/proc/self/mem")
+    r = cli("validate", str(SAMPLE), "--policies", "policies", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stdout.startswith("policies/broken.yaml: error: cannot read: Input/output error\n")

@@ -10,6 +10,7 @@ import typer
 from reconciler.desired.loader import load
 from reconciler.diagnostics import (
     Diagnostic,
+    display_path,
     has_errors,
     render_github,
     render_json,
@@ -55,6 +56,18 @@ def run(
     """
     result = load(directory)
     policy_set = load_policies(policies or directory.resolve().parent / "policies")
+    if policies is not None and not policies.is_dir():
+        # Only the default may be absent: a mistyped --policies must not skip the guardrails.
+        policy_set.diagnostics.append(
+            Diagnostic(
+                display_path(policies),
+                0,
+                0,
+                "no such policy directory",
+                "pass --policies the directory that holds the policy files, or leave it out "
+                "to use policies/ beside the desired-state directory",
+            )
+        )
     diags = sorted(result.diagnostics + policy_set.diagnostics, key=_order)
     if result.ok and result.state is not None and not policy_set.diagnostics:
         diags += to_diagnostics(evaluate_state(policy_set, result.state))

@@ -503,7 +503,7 @@ def load(root: Path) -> LoadResult:
     return load_files(root, files, unreadable=unreadable)
 
 
-def _read_error(exc: OSError) -> tuple[str, str]:
+def read_error(exc: OSError) -> tuple[str, str]:
     """What went wrong reading a file, and what to do about it (never a traceback)."""
     reason = exc.strerror or exc.__class__.__name__
     if exc.errno in (errno.EACCES, errno.EPERM):
@@ -532,7 +532,7 @@ def load_files(
     col = Collector(root)
     failed: list[str] = []  # files that could not be read at all
     for path, exc in sorted((unreadable or {}).items()):
-        col.add(path, (), *_read_error(exc))
+        col.add(path, (), *read_error(exc))
         if path != root / TENANT_FILE:
             failed.append(display_path(path))
     if root / TENANT_FILE in (unreadable or {}):

@@ -13,7 +13,13 @@ from pathlib import Path
 import cel
 from pydantic import TypeAdapter, ValidationError
 
-from reconciler.desired.loader import Collector, SourceFile, read_yaml, report_validation_error
+from reconciler.desired.loader import (
+    Collector,
+    SourceFile,
+    read_error,
+    read_yaml,
+    report_validation_error,
+)
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.policy.models import VARIABLES, PoliciesFile, Policy
 
@@ -71,7 +77,12 @@ def load_policies(directory: Path) -> PolicySet:
     col = Collector(directory)
     names: dict[str, str] = {}
     for path in sorted(directory.rglob("*.y*ml")):
-        f, raw = read_yaml(col, path, path.read_bytes())
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            col.add(path, (), *read_error(exc))
+            continue
+        f, raw = read_yaml(col, path, data)
         if f is None or raw is None:
             continue
         try:
