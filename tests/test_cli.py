@@ -105,6 +105,15 @@ def test_sample_state_is_realistic() -> None:
     assert {"employeeNumber", "costCenter", "division", "department"} <= names
     assert any(u.attributes.get("employmentType") == "contractor" for u in state.users)
     assert state.tenant.protected == ["breakglass-admin@acme.example"]
+    # The break-glass account is a declared user whose group a rule makes super-admin.
+    breakglass = state.user_by_name["breakglass-admin@acme.example"]
+    assert any(
+        r.grants.role == "super-admin"
+        and {g.casefold() for g in r.match.groups_any} & {g.casefold() for g in breakglass.groups}
+        for r in state.rules
+    )
+    own = names - {"employeeNumber", "costCenter", "division", "department"}
+    assert own, "at least one custom attribute of our own"
 
 
 def _broken(tmp_path: Path) -> Path:
