@@ -261,6 +261,7 @@ BAD_INPUTS: dict[str, dict[str, str | bytes]] = {
     "merge key": {"users.yaml": "users:\n  - <<: {userName: a@x.example}\n"},
     "not UTF-8": {"users.yaml": b"users:\n  - userName: \xff\n"},
     "tenant.yaml is a list": {"tenant.yaml": "- url: local:x.db\n"},
+    "deep nesting": {"users.yaml": "users: " + "[{a: " * 50_000 + "}]" * 50_000 + "\n"},
     "a literal secret": {"tenant.yaml": "url: https://x.example\nauth: {client_secret: s3cr3t}\n"},
 }
 

@@ -18,7 +18,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, ScalarEvent
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -73,6 +78,8 @@ def decode(data: bytes) -> str:
 
 def _forbidden_position(text: str) -> tuple[str, int, int] | None:
     """The first anchor, alias or merge key: ``(what, line, col)``, 1-based."""
+    if "&" not in text and "*" not in text and "<<" not in text:
+        return None  # the common case, at the speed of a substring search
     if not _ANCHOR_ALIAS_OR_MERGE.search(text):
         return None
     y = YAML(typ="safe", pure=True)
@@ -154,8 +161,66 @@ def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
     return YamlProblem(problem, hint, line, col)
 
 
+# Desired state nests a handful of levels (users → user → attributes → value list). Deeper
+# input is refused before the C parser sees it: its composer recurses in C, and at some tens of
+# thousands of levels overflows the stack and kills the process (a segfault, not an error).
+MAX_DEPTH = 64
+# Block collections nest by column: each level starts right of its parent, on a new line or
+# after a compact "- " / "? " on the same one. So a block nesting MAX_DEPTH deep has a line
+# that starts with MAX_DEPTH spaces or indicators.
+# (Searched as "\n" + prefix, which runs several times faster than a "^" with MULTILINE.)
+_DEEP_INDENT = re.compile(rf"\n[ \t?:-]{{{MAX_DEPTH}}}")
+_NOT_A_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_INNERMOST_PAIR = re.compile(rb"[\[{][\]}]")
+
+
+def _maybe_too_deep(text: str) -> bool:
+    """A cheap, conservative screen: a document nested deeper than MAX_DEPTH has a deeply
+    indented line, or flow brackets nested that deep (counted without regard to quotes, so a
+    quoted '[[[[' only costs a closer look). Past the screen, nesting is under 2 x MAX_DEPTH."""
+    if _DEEP_INDENT.search("\n" + text[:MAX_DEPTH]) or _DEEP_INDENT.search(text):
+        return True
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    brackets = text.encode("utf-8", "surrogatepass").translate(None, _NOT_A_BRACKET)
+    # Peel innermost pairs off, one level per pass: a pair left after MAX_DEPTH passes was
+    # nested deeper than that. Openers without closers (inside quotes) count as nesting.
+    for _ in range(MAX_DEPTH):
+        peeled = _INNERMOST_PAIR.sub(b"", brackets)
+        if peeled == brackets:
+            break
+        brackets = peeled
+    else:
+        return bool(_INNERMOST_PAIR.search(brackets))
+    return brackets.count(b"[") + brackets.count(b"{") > MAX_DEPTH
+
+
+def _too_deep_position(text: str) -> tuple[int, int] | None:
+    """Where the document first nests deeper than MAX_DEPTH. The event stream is produced
+    without recursion, and is read only as far as the first too-deep collection."""
+    depth = 0
+    try:
+        for event in _SAFE.parse(text):
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return (event.start_mark.line + 1, event.start_mark.column + 1)
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        return None  # the real parse reports the syntax error with its position
+    return None
+
+
 def parse(text: str) -> Any:
     """Parse one YAML document fast. Raises YamlProblem with a position."""
+    deep = _too_deep_position(text) if _maybe_too_deep(text) else None
+    if deep:
+        raise YamlProblem(
+            f"the YAML nests deeper than {MAX_DEPTH} levels",
+            "desired state needs only a few levels of nesting; flatten the value",
+            *deep,
+        )
     found = _forbidden_position(text)
     if found:
         what, line, col = found
@@ -178,6 +243,10 @@ def parse(text: str) -> Any:
         raise _syntax_problem(exc, text) from exc
     except YAMLError as exc:
         raise YamlProblem(f"not valid YAML: {exc}", "fix the YAML syntax") from exc
+    except RecursionError as exc:  # pragma: no cover - the depth screen above prevents it
+        raise YamlProblem(
+            "the YAML nests too deeply", "flatten the value: a few levels are enough"
+        ) from exc
 
 
 @dataclass
@@ -191,7 +260,7 @@ class PositionIndex:
         y = YAML(typ="rt")
         try:
             return cls(y.load(text))
-        except YAMLError:
+        except (YAMLError, RecursionError):
             return cls(None)
 
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:

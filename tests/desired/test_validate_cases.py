@@ -382,6 +382,16 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
         [("tenant.yaml", 2, 22, "auth.token_env must be a string, not a list")],
     ),
     (
+        "nesting too deep (the C parser would overflow its stack)",
+        {U: "users:\n  - userName: a@acme.example\n    title: " + "[" * 100_000 + "]" * 100_000},
+        [(U, 3, 73, "the YAML nests deeper than 64 levels")],
+    ),
+    (
+        "block nesting too deep",
+        {U: "users:\n" + "".join(" " * i + "- \n" for i in range(2, 200, 2))},
+        [(U, 65, 129, "the YAML nests deeper than 64 levels")],
+    ),
+    (
         "membership declared twice",
         {
             "groups/groups.yaml": "groups:\n  - displayName: Sales\n"
