@@ -2,13 +2,21 @@
 attributes, its memberships, or its grants through rules — what changed, and why.
 
 Grants come from rules, so a rule edit changes access without touching a user's file; the
-history follows effective access, not lines. A user is followed across a userName change by
-its externalId. Each blob is parsed at most once; for a user, a users file is only parsed where
-the user appears in it (a byte search), and then only the user's own entry.
+history follows effective access, not lines. A user (or a group) is followed across a rename
+by its externalId.
+
+What keeps it fast over thousands of commits of thousands of users:
+
+- A file version (a blob) is split into its list items by indentation, and only the items
+  that mention the entity (a byte search) are parsed; an item is parsed once by its text, so
+  a new version of a file costs only the items that changed in it.
+- A commit is evaluated only when it changes a file version that can matter: one that
+  mentions the entity, or (for a user) one that holds groups or rules.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,11 +26,26 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.audit.gitlog import Blobs, Commit
-from reconciler.desired.models import Document, Rule, User
+from reconciler.desired.models import SINGLE_GRANTS, Attribute, Group, Rule, User
 from reconciler.desired.yamlsource import YamlProblem, decode, parse
 from reconciler.plan.rules import _access
 
 YAML_SUFFIXES = (".yaml", ".yml")
+MODELS: dict[str, type[BaseModel]] = {
+    "users": User,
+    "groups": Group,
+    "rules": Rule,
+    "attributes": Attribute,
+}
+MASK = "(sensitive)"
+
+# Top-level lines, each found after a newline (the data is searched as b"\n" + data).
+_TOP = re.compile(rb"\n(users|groups|rules|attributes):([^\n]*)")
+_ANY_TOP = re.compile(rb"\n[^\s#-]")
+_FIRST_ITEM = re.compile(rb"\n( *)- ")
+# A rule's own priority line: at the indentation of the item's keys, a plain decimal.
+_PRIORITY = re.compile(rb"\n( *)priority: ([1-9][0-9]{0,8})[ \t]*(?=\n|$)")
+_BLANK_OR_COMMENT = re.compile(rb"(?:[ \t]*(?:#[^\n]*)?\n?)*")
 
 
 @dataclass
@@ -34,273 +57,311 @@ class Entry:
     approvers: list[str] = field(default_factory=list)
 
 
+def _split(data: bytes) -> dict[str, list[bytes]] | None:
+    """The items of each block-style section of a file version, each as its own YAML text
+    (still indented: an indented block sequence is valid YAML on its own); None for another
+    layout (flow style, …), which is then parsed whole."""
+    text = b"\n" + data
+    out: dict[str, list[bytes]] = {}
+    tops = [m.start() for m in _ANY_TOP.finditer(text)] + [len(text)]
+    for m in _TOP.finditer(text):
+        rest = m.group(2).strip()
+        if rest and not rest.startswith(b"#"):
+            return None  # a flow-style or scalar value on the header line
+        end = next(t for t in tops if t > m.start())
+        body = text[m.end() : end]
+        first = _FIRST_ITEM.search(body)
+        items: list[bytes] = []
+        if first is None:
+            if not _BLANK_OR_COMMENT.fullmatch(body.lstrip(b"\n")):
+                return None
+        else:
+            if not _BLANK_OR_COMMENT.fullmatch(body[: first.start()].lstrip(b"\n")):
+                return None
+            lead = first.group(1) + b"- "
+            pieces = body[first.start() :].split(b"\n" + lead)
+            items = [lead + piece for piece in pieces[1:]]
+        out.setdefault(m.group(1).decode(), []).extend(items)
+    return out
+
+
+def _shape(item: bytes) -> tuple[bytes, int] | None:
+    """(the item with its own priority blanked, the priority), or None when the priority is
+    not a plain line at the item's key indentation."""
+    m = _PRIORITY.search(item)
+    if m is None or len(m.group(1)) != item.index(b"- ") + 2:
+        return None
+    return item[: m.start(2)] + item[m.end(2) :], int(m.group(2))
+
+
+def _whole(data: bytes) -> dict[str, list[bytes]]:
+    """Items of a file in any layout, each re-serialised as JSON (which is YAML)."""
+    try:
+        raw = parse(decode(data))
+    except YamlProblem:
+        return {}
+    out: dict[str, list[bytes]] = {}
+    if isinstance(raw, dict):
+        for section in MODELS:
+            values = raw.get(section)
+            if isinstance(values, list):
+                out[section] = [json.dumps([v], default=str).encode() for v in values]
+    return out
+
+
 class Snapshot:
-    """The desired-state directory replayed commit by commit, with parsed-blob caches."""
+    """The desired-state directory replayed commit by commit, with parsed-item caches."""
 
     def __init__(self, blobs: Blobs, directory: str) -> None:
         self.blobs = blobs
         self.directory = directory.rstrip("/")
         self.tree: dict[str, str] = {}
-        self._docs: dict[str, Document | None] = {}
-        self._sections: dict[str, frozenset[bytes]] = {}
-        # A file version differs from the last by an item or two (a priority swap, an edit):
-        # items are parsed once by their text, so a new version costs only what changed.
-        self._items: dict[bytes, Any] = {}
+        self._sections: dict[str, frozenset[str]] = {}
+        self._items: dict[str, dict[str, list[bytes]]] = {}
+        self._models: dict[tuple[str, bytes], Any] = {}
+        # Rules by their text with the priority blanked: reordering rules rewrites many
+        # priority lines, and a rule that differs from a parsed one only there is not parsed
+        # again (its priority is a plain decimal, so the value is exactly int(text)).
+        self._shapes: dict[bytes, Rule] = {}
+        self._found: dict[tuple[str, str, frozenset[bytes] | None], list[Any]] = {}
+        self._rules: tuple[tuple[str, ...], list[Rule]] = ((), [])
+        # Derived views of the tree, recomputed only after it changes.
+        self._paths: list[tuple[str, str]] | None = None
+        self._holders: dict[str, set[str]] = {section: set() for section in MODELS}
+        self._with: dict[str, list[str]] = {}
 
-    def sections(self, blob: str) -> frozenset[bytes]:
+    def tracked(self, path: str) -> bool:
+        return (
+            path.endswith(YAML_SUFFIXES)
+            and PurePosixPath(path).name != "tenant.yaml"
+            and not _hidden(path, self.directory)
+        )
+
+    def apply(self, commit: Commit) -> list[str]:
+        """Replay ``commit``; returns the blobs it replaced or added (old and new versions)."""
+        touched: list[str] = []
+        for path, blob in commit.changes.items():
+            if self.tracked(path):
+                old = self._put(path, blob)
+                touched += [b for b in (old, blob) if b]
+        return touched
+
+    def reset(self, tree: dict[str, str]) -> None:
+        for path, blob in tree.items():
+            if self.tracked(path):
+                self._put(path, blob)
+
+    def _put(self, path: str, blob: str | None) -> str | None:
+        old = self.tree.pop(path, None)
+        for holders in self._holders.values():
+            holders.discard(path)
+        if blob is not None:
+            self.tree[path] = blob
+            for section in self.sections(blob):
+                self._holders[section].add(path)
+        self._paths, self._with = None, {}
+        return old
+
+    def paths(self) -> list[tuple[str, str]]:
+        if self._paths is None:
+            self._paths = sorted(self.tree.items())
+        return self._paths
+
+    def sections(self, blob: str) -> frozenset[str]:
         """Top-level sections of a file version (``users``, ``groups``, …), found once."""
         found = self._sections.get(blob)
         if found is None:
-            found = frozenset(_SECTION.findall(self.blobs.get(blob)))
+            data = self.blobs.get(blob)
+            found = frozenset(m.group(1).decode() for m in _TOP.finditer(b"\n" + data))
+            if not found and b"{" in data:  # flow style: ask the parser
+                found = frozenset(_whole(data))
             self._sections[blob] = found
         return found
 
-    def apply(self, commit: Commit) -> None:
-        for path, blob in commit.changes.items():
-            if blob is None:
-                self.tree.pop(path, None)
-            elif path.endswith(YAML_SUFFIXES) and not _hidden(path, self.directory):
-                self.tree[path] = blob
-
-    def doc(self, blob: str) -> Document | None:
-        if blob not in self._docs:
+    def items(self, blob: str, section: str) -> list[bytes]:
+        split = self._items.get(blob)
+        if split is None:
             data = self.blobs.get(blob)
-            self._docs[blob] = _items_document(data, self._items) or _document(data)
-        return self._docs[blob]
+            split = _split(data)
+            if split is None:
+                split = _whole(data)
+            self._items[blob] = split
+        return split.get(section, [])
 
-    def docs(self) -> Iterator[Document]:
-        for path, blob in sorted(self.tree.items()):
-            if PurePosixPath(path).name == "tenant.yaml":
-                continue
-            d = self.doc(blob)
-            if d is not None:
-                yield d
+    def models(self, blob: str, section: str, needles: frozenset[bytes] | None = None) -> list[Any]:
+        """The valid items of ``section`` in a file version that contain one of ``needles``
+        (every item when ``needles`` is None). An invalid item is left out, not fatal."""
+        key = (blob, section, needles)
+        found = self._found.get(key)
+        if found is not None:
+            return found
+        found = []
+        for text in self.items(blob, section):
+            if needles is not None:
+                lowered = text.lower()
+                if not any(n in lowered for n in needles):
+                    continue
+            model = self._model(section, text)
+            if model is not None:
+                found.append(model)
+        self._found[key] = found
+        return found
+
+    def _model(self, section: str, text: bytes) -> Any:
+        key = (section, text)
+        if key in self._models:
+            return self._models[key]
+        shape = _shape(text) if section == "rules" else None
+        like = self._shapes.get(shape[0]) if shape else None
+        if shape and like is not None:
+            model: Any = like.model_copy(update={"priority": shape[1]})
+        else:
+            try:
+                raw = parse(decode(text))
+                model = (
+                    MODELS[section].model_validate(raw[0])
+                    if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], dict)
+                    else None
+                )
+            except (YamlProblem, ValidationError, ValueError, TypeError):
+                model = None
+            if shape and model is not None:
+                self._shapes[shape[0]] = model
+        self._models[key] = model
+        return model
+
+    def with_section(self, section: str) -> list[str]:
+        found = self._with.get(section)
+        if found is None:
+            found = self._with[section] = [self.tree[p] for p in sorted(self._holders[section])]
+        return found
 
     def rules(self) -> list[Rule]:
-        return sorted((r for d in self._rule_docs() for r in d.rules), key=lambda r: r.priority)
+        blobs = tuple(self.with_section("rules"))
+        if blobs != self._rules[0]:
+            rules = [r for b in blobs for r in self.models(b, "rules")]
+            self._rules = (blobs, sorted(rules, key=lambda r: r.priority))
+        return self._rules[1]
 
-    def _rule_docs(self) -> Iterator[Document]:
-        for _, blob in sorted(self.tree.items()):
-            if self.sections(blob) & {b"rules", b"groups", b"attributes"}:
-                d = self.doc(blob)
-                if d is not None:
-                    yield d
-
-    def group_docs(self) -> Iterator[Document]:
-        yield from self._rule_docs()
-
-
-_SECTION = re.compile(rb"^(users|groups|rules|attributes):", re.MULTILINE)
+    def sensitive(self) -> set[str]:
+        return {
+            a.name for b in self.with_section("attributes") for a in self.models(b, "attributes")
+            if a.sensitive
+        }  # fmt: skip
 
 
 def _hidden(path: str, directory: str) -> bool:
     rel = (
         PurePosixPath(path).relative_to(directory)
-        if path.startswith(directory + "/")
+        if directory and path.startswith(directory + "/")
         else PurePosixPath(path)
     )
     return any(part.startswith(".") for part in rel.parts)
 
 
-def _document(data: bytes) -> Document | None:
-    try:
-        raw = parse(decode(data))
-        if not isinstance(raw, dict):
-            return None
-        return Document.model_validate(
-            {k: v for k, v in raw.items() if k in ("users", "groups", "rules", "attributes")}
-        )
-    except (YamlProblem, ValidationError):
-        return None
+def _needles(values: Iterable[str]) -> frozenset[bytes]:
+    """Byte strings to look for: each value as written plain, or single-quoted in YAML."""
+    out = set()
+    for v in values:
+        low = v.casefold()
+        out.add(low.encode())
+        if "'" in low:
+            out.add(low.replace("'", "''").encode())
+    return frozenset(out)
 
 
-_DASH = re.compile(rb"^(\s*)- ")
-_MODELS: dict[bytes, type[BaseModel]] = {b"users": User, b"rules": Rule}
+class Tracker:
+    """Finds one user or group at each commit by name, and follows it across a rename
+    through a stable externalId: each name it is found under is remembered."""
 
-
-def _items_document(data: bytes, cache: dict[bytes, Any]) -> Document | None:
-    """A document parsed item by item (block lists only); None when the layout is other."""
-    from reconciler.desired.models import Attribute, Group
-
-    models: dict[bytes, type[BaseModel]] = {**_MODELS, b"groups": Group, b"attributes": Attribute}
-    lines = data.split(b"\n")
-    sections: dict[str, list[Any]] = {}
-    current: bytes | None = None
-    block: list[bytes] = []
-    dash = -1
-
-    def flush() -> bool:
-        if current is None or not block:
-            return True
-        text = b"\n".join(x[dash:] for x in block)
-        if text not in cache:
-            try:
-                raw = parse(decode(text))
-                cache[text] = (
-                    models[current].model_validate(raw[0])
-                    if isinstance(raw, list) and raw
-                    else None
-                )
-            except (YamlProblem, ValidationError, TypeError, KeyError):
-                cache[text] = None
-        if cache[text] is None:
-            return False
-        sections[current.decode()].append(cache[text])
-        return True
-
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith(b"#"):
-            if block:
-                block.append(line)
-            continue
-        top = _SECTION.match(line)
-        if top and line.rstrip().endswith(b":"):
-            if not flush():
-                return None
-            current, block, dash = top.group(1), [], -1
-            sections.setdefault(current.decode(), [])
-            continue
-        if current is None:
-            return None
-        m = _DASH.match(line)
-        if m and (dash < 0 or len(m.group(1)) == dash):
-            if not flush():
-                return None
-            dash, block = len(m.group(1)), [line]
-        elif block:
-            block.append(line)
-        else:
-            return None
-    if not flush():
-        return None
-    try:
-        return Document.model_construct(None, **sections)
-    except (TypeError, ValueError):
-        return None
-
-
-def _user_entries(data: bytes, needles: Iterable[bytes]) -> Iterator[User]:
-    """Entries of a users file that contain a needle, each parsed alone (files hold thousands
-    of users; the others are never parsed)."""
-    lines = data.split(b"\n")
-    lowered = [line.lower() for line in lines]
-    seen: set[int] = set()
-    for i, line in enumerate(lowered):
-        if not any(n in line for n in needles):
-            continue
-        key_col = len(lines[i]) - len(lines[i].lstrip())
-        start = i
-        while start >= 0:
-            m = _DASH.match(lines[start])
-            if m and len(m.group(1)) <= key_col:
-                break
-            start -= 1
-        if start < 0 or start in seen:
-            continue
-        seen.add(start)
-        dash = len(_DASH.match(lines[start]).group(1))  # type: ignore[union-attr]
-        end = start + 1
-        while end < len(lines):
-            text = lines[end]
-            indent = len(text) - len(text.lstrip())
-            if text.strip() and (
-                indent < dash or (indent == dash and text.lstrip().startswith(b"- "))
-            ):
-                break
-            end += 1
-        block = b"\n".join(x[dash:] for x in lines[start:end])
-        try:
-            raw = parse(decode(block))
-            if isinstance(raw, list) and raw and isinstance(raw[0], dict):
-                yield User.model_validate(raw[0])
-        except (YamlProblem, ValidationError):
-            continue
-
-
-class UserTracker:
-    """Finds one user at each commit; follows userName changes through a stable externalId."""
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, section: str, key: str, name: str) -> None:
+        self.section, self.key = section, key
         self.names = {name.casefold()}
         self.external: str | None = None
+        self.needles = _needles(self.names)
         self._hits: dict[str, bool] = {}
-        self._key: frozenset[bytes] = frozenset()
 
-    def needles(self) -> set[bytes]:
-        out = {f"userName: {n}".encode() for n in self.names}
-        out |= {f"userName: '{n}'".encode() for n in self.names}
-        out |= {f'userName: "{n}"'.encode() for n in self.names}
-        if self.external:
-            out |= {f"externalId: {q}{self.external}{q}".encode() for q in ("", "'", '"')}
-        return out
+    def hit(self, snap: Snapshot, blob: str) -> bool:
+        """Whether a file version mentions the entity at all (cheap: one byte search)."""
+        hit = self._hits.get(blob)
+        if hit is None:
+            data = snap.blobs.get(blob).lower()
+            hit = self._hits[blob] = any(n in data for n in self.needles)
+        return hit
 
-    def find(self, snap: Snapshot) -> User | None:
-        needles = frozenset(n.lower() for n in self.needles())
-        if needles != self._key:
-            self._hits, self._key = {}, needles
-        for _, blob in sorted(snap.tree.items()):
-            hit = self._hits.get(blob)
-            if hit is None:
-                lowered = snap.blobs.get(blob).lower()
-                hit = self._hits[blob] = any(n in lowered for n in needles)
-            if not hit:
+    def _learn(self, name: str, external: str | None) -> None:
+        before = (frozenset(self.names), self.external)
+        self.names.add(name.casefold())
+        self.external = external or self.external
+        if (frozenset(self.names), self.external) != before:
+            extra = [self.external] if self.external else []
+            self.needles = _needles([*self.names, *extra])
+            self._hits = {}
+
+    def find(self, snap: Snapshot) -> Any:
+        for _, blob in snap.paths():
+            if not self.hit(snap, blob):
                 continue
-            data = snap.blobs.get(blob)
-            for user in _user_entries(data, needles):
-                if user.userName.casefold() in self.names or (
-                    self.external is not None and user.externalId == self.external
+            for item in snap.models(blob, self.section, self.needles):
+                name = getattr(item, self.key)
+                if name.casefold() in self.names or (
+                    self.external is not None and item.externalId == self.external
                 ):
-                    self.names.add(user.userName.casefold())
-                    self.external = user.externalId or self.external
-                    return user
+                    self._learn(name, item.externalId)
+                    return item
         return None
 
 
-def user_view(snap: Snapshot, tracker: UserTracker) -> dict[str, Any] | None:
-    user = tracker.find(snap)
+def user_view(snap: Snapshot, tracker: Tracker) -> dict[str, Any] | None:
+    user: User | None = tracker.find(snap)
     if user is None:
         return None
-    name = user.userName.casefold()
     groups = {g.casefold(): g for g in user.groups}
-    for d in snap.group_docs():
-        for g in d.groups:
+    via_members: set[str] = set()
+    for blob in snap.with_section("groups"):
+        for g in snap.models(blob, "groups", tracker.needles):
             if any(m.casefold() in tracker.names for m in g.members):
                 groups[g.displayName.casefold()] = g.displayName
+                via_members.add(g.displayName.casefold())
     access = _access(snap.rules(), user, frozenset(groups))
     own = user.model_dump(
-        exclude={"groups", "attributes"}, exclude_none=True, exclude_defaults=True
+        exclude={"groups", "attributes", "userName"}, exclude_none=True, exclude_defaults=True
     )
-    del name
+    sensitive = snap.sensitive()
+    grants = access.as_dict()
     return {
-        **{k: v for k, v in own.items() if k != "userName"},
+        **own,
         "userName": user.userName,
         "active": user.active,
         "attributes": dict(user.attributes),
         "groups": sorted(groups.values(), key=str.casefold),
-        "grants": access.as_dict(),
+        "grants": grants,
         "_because": {
             f"{k}:{v}": access.explain(k, v)
-            for k, vals in access.as_dict().items()
+            for k, vals in grants.items()
             for v in (vals if isinstance(vals, list) else [vals])
             if v
         },
+        "_rules": list(access.rules),
+        "_via_members": via_members,
+        "_sensitive": {f"attributes.{k}" for k in user.attributes if k in sensitive},
     }
 
 
-def group_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
-    key = name.casefold()
-    found = None
-    members: set[str] = set()
-    for d in snap.docs():
-        for g in d.groups:
-            if g.displayName.casefold() == key:
-                found = g
-                members |= set(g.members)
-        for u in d.users:
-            if any(x.casefold() == key for x in u.groups):
-                members.add(u.userName)
+def group_view(snap: Snapshot, tracker: Tracker) -> dict[str, Any] | None:
+    found: Group | None = tracker.find(snap)
     if found is None:
         return None
+    members: set[str] = set(found.members)
+    for _, blob in snap.paths():
+        if not tracker.hit(snap, blob):
+            continue
+        for g in snap.models(blob, "groups", tracker.needles):
+            if g.displayName.casefold() in tracker.names and g is not found:
+                members |= set(g.members)
+        for u in snap.models(blob, "users", tracker.needles):
+            if any(x.casefold() in tracker.names for x in u.groups):
+                members.add(u.userName)
     return {
         "displayName": found.displayName,
         "externalId": found.externalId,
@@ -312,14 +373,17 @@ def group_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
 def rule_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
     for r in snap.rules():
         if r.name.casefold() == name.casefold():
-            return r.model_dump(exclude_none=True)
+            return r.model_dump(exclude_none=True, exclude_defaults=True) | {
+                "name": r.name,
+                "priority": r.priority,
+            }
     return None
 
 
 def flatten(view: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in (view or {}).items():
-        if k.startswith("_") or v in ([], "", None):
+        if k.startswith("_") or v in ([], "", None, {}):
             continue
         if isinstance(v, dict):
             out.update(flatten(v, f"{prefix}{k}."))
@@ -328,11 +392,14 @@ def flatten(view: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def rule_causes(before: list[Rule], after: list[Rule]) -> list[str]:
+def rule_causes(before: list[Rule], after: list[Rule], only: set[str] | None = None) -> list[str]:
+    """What changed in the rules (limited to the rules named in ``only``, when given)."""
     old = {r.name: r for r in before}
     new = {r.name: r for r in after}
     causes = []
     for n in sorted(old.keys() | new.keys()):
+        if only is not None and n not in only:
+            continue
         a, b = old.get(n), new.get(n)
         if a is None:
             causes.append(f"rule '{n}' added")
@@ -345,6 +412,36 @@ def rule_causes(before: list[Rule], after: list[Rule]) -> list[str]:
     return causes
 
 
+def _values(v: Any) -> list[Any]:
+    if v in (None, "", []):
+        return []
+    return list(v) if isinstance(v, list) else [v]
+
+
+def _grant_causes(
+    before: dict[str, Any] | None, after: dict[str, Any], changes: list[tuple[str, Any, Any]]
+) -> Iterator[str]:
+    for f, old, new in changes:
+        if not f.startswith("grants."):
+            continue
+        grant = f.removeprefix("grants.")
+        gone = [v for v in _values(old) if v not in _values(new)]
+        for v in _values(new):
+            if v in _values(old):
+                continue
+            why = after["_because"].get(f"{grant}:{v}")
+            if why:
+                yield f"{grant} {v} from {why}"
+        for v in gone:
+            why = (before or {}).get("_because", {}).get(f"{grant}:{v}")
+            if not why:
+                continue
+            if grant in SINGLE_GRANTS and _values(new):
+                yield f"{grant} {v} replaced (it was from {why})"
+            else:
+                yield f"{grant} {v} no longer granted (it was from {why})"
+
+
 def causes_for(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
@@ -353,28 +450,59 @@ def causes_for(
     rules_after: list[Rule],
     kind: str,
 ) -> list[str]:
-    if before is None:
-        return ["added to desired-state"]
     if after is None:
         return ["removed from desired-state"]
     out: list[str] = []
+    if before is None:
+        out.append("added to desired-state")
     if kind == "user":
-        old_g, new_g = set(before["groups"]), set(after["groups"])
-        out += [f"added to group {g}" for g in sorted(new_g - old_g)]
-        out += [f"removed from group {g}" for g in sorted(old_g - new_g)]
+        if before is not None:
+            old_g, new_g = set(before["groups"]), set(after["groups"])
+            for g in sorted(new_g - old_g, key=str.casefold):
+                where = (
+                    " (in the group's members list)"
+                    if g.casefold() in after["_via_members"]
+                    else ""
+                )
+                out.append(f"added to group {g}{where}")
+            for g in sorted(old_g - new_g, key=str.casefold):
+                where = (
+                    " (from the group's members list)"
+                    if g.casefold() in before["_via_members"]
+                    else ""
+                )
+                out.append(f"removed from group {g}{where}")
         if any(f.startswith("grants.") for f, _, _ in changes):
-            out += rule_causes(rules_before, rules_after)
-            for f, _, new in changes:
-                if f.startswith("grants.") and new:
-                    for v in new if isinstance(new, list) else [new]:
-                        why = after["_because"].get(f"{f.removeprefix('grants.')}:{v}")
-                        if why:
-                            out.append(f"{f.removeprefix('grants.')} {v} from {why}")
-    if kind == "group":
+            if before is not None:
+                mine = set(before["_rules"]) | set(after["_rules"])
+                out += rule_causes(rules_before, rules_after, mine)
+            out += _grant_causes(before, after, changes)
+    if kind == "group" and before is not None:
         old_m, new_m = set(before["members"]), set(after["members"])
-        out += [f"{m} added" for m in sorted(new_m - old_m)]
-        out += [f"{m} removed" for m in sorted(old_m - new_m)]
-    out += [
-        f"{f} changed" for f, _, _ in changes if not f.startswith(("grants.", "groups", "members"))
-    ]
+        out += [f"{m} added" for m in sorted(new_m - old_m, key=str.casefold)]
+        out += [f"{m} removed" for m in sorted(old_m - new_m, key=str.casefold)]
+    if before is not None:
+        out += [
+            f"{f} changed"
+            for f, _, _ in changes
+            if not f.startswith(("grants.", "groups", "members"))
+        ]
     return list(dict.fromkeys(out))
+
+
+def field_changes(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) of every flattened field that differs; the values of sensitive
+    attributes are compared but never shown."""
+    old, new = flatten(before), flatten(after)
+    hidden = set((before or {}).get("_sensitive", ())) | set((after or {}).get("_sensitive", ()))
+    out = []
+    for k in sorted(old.keys() | new.keys()):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if k in hidden:
+            a, b = (MASK if a is not None else None), (MASK if b is not None else None)
+        out.append((k, a, b))
+    return out

@@ -14,7 +14,6 @@ import typer
 from reconciler.audit.run import access_at, access_diff
 from reconciler.desired.models import MULTI_GRANTS, SINGLE_GRANTS
 from reconciler.errors import UsageError
-from reconciler.plan.render import md
 
 COLUMNS = (
     "role",
@@ -47,6 +46,8 @@ def run(
 ) -> None:
     """Effective access (products, roles, user group, device groups, settings template) of
     every user at a date or revision, for access reviews; --diff FROM TO lists the changes."""
+    from reconciler.plan.render import md
+
     assert set(COLUMNS) == set(SINGLE_GRANTS) | set(MULTI_GRANTS)
     if (at is None) == (diff is None):
         raise UsageError("pass either --at DATE|REV or --diff FROM TO")
