@@ -179,11 +179,11 @@ def looks_like_date(point: str) -> bool:
     return bool(re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?", point))
 
 
-def resolve(root: Path, point: str) -> str:
+def resolve(root: Path, point: str, option: str = "--at") -> str:
     """A revision, or a date (YYYY-MM-DD[THH:MM]) meaning the last commit on the first-parent
     line committed on or before the end of that day (or that minute)."""
     if looks_like_date(point):
-        check_date(point, "--at/--diff")
+        check_date(point, option)
         until = point if len(point) > 10 else f"{point} 23:59:59"
         out = _git(root, "rev-list", "-1", "--first-parent", f"--before={until}", "HEAD")
         if not out.stdout.strip():

@@ -101,9 +101,10 @@ def history(directory: Path, kind: str, name: str, *, since: str | None = None) 
     if not ever:
         raise UsageError(
             f"no {kind} {name!r} in the history of {directory}",
-            "check the spelling (a user is also found by a former userName)"
-            if kind != "rule"
-            else "check the spelling of the rule's name",
+            {
+                "user": "check the spelling (a user is also found by a former userName)",
+                "group": "check the spelling (a group is also found by a former displayName)",
+            }.get(kind, "check the spelling of the rule's name"),
         )
     names = tracker.names if tracker else {name.casefold()}
     _receipts(root, blobs, entries, names)
@@ -228,13 +229,15 @@ class HistoricalStateError(InputError):
         self.diagnostics = diagnostics
 
 
-def access_at(directory: Path, point: str) -> tuple[str, dict[str, dict[str, Any]]]:
+def access_at(
+    directory: Path, point: str, option: str = "--at"
+) -> tuple[str, dict[str, dict[str, Any]]]:
     """(commit, userName → grants) of the desired state at a revision or date."""
     from reconciler.desired.loader import load_files
     from reconciler.plan.rules import evaluate
 
     root, rel = _rel(directory)
-    sha = resolve(root, point)
+    sha = resolve(root, point, option)
     tree = tree_at(root, sha, rel or ".")
     blobs = Blobs(root)
     wanted = {p: b for p, b in tree.items() if p.endswith((".yaml", ".yml"))}
@@ -256,23 +259,37 @@ def access_at(directory: Path, point: str) -> tuple[str, dict[str, dict[str, Any
     out = {}
     for u in result.state.users:
         grants = acc[u.userName.casefold()].as_dict() if u.active else {}
-        out[u.userName] = {"active": u.active, **grants}
+        out[u.userName] = {"active": u.active, "externalId": u.externalId, **grants}
     return sha, out
 
 
 def access_diff(
     a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]
 ) -> list[tuple[str, str, str, str]]:
-    """(user, 'gains'|'loses', grant, value) between two access maps."""
-    out = []
-    for user in sorted(a.keys() | b.keys(), key=str.casefold):
-        before, after = a.get(user, {}), b.get(user, {})
-        for grant in sorted((before.keys() | after.keys()) - {"active"}):
-            old = _values(before.get(grant))
-            new = _values(after.get(grant))
-            out += [(user, "gains", grant, v) for v in sorted(new - old)]
-            out += [(user, "loses", grant, v) for v in sorted(old - new)]
-    return out
+    """(user, 'gains'|'loses'|'renamed from', grant, value) between two access maps. A user
+    is matched across the two by externalId (else userName), so a rename is no loss."""
+
+    def key(name: str, v: dict[str, Any]) -> str:
+        return f"id:{v['externalId']}" if v.get("externalId") else f"name:{name.casefold()}"
+
+    old = {key(n, v): (n, v) for n, v in a.items()}
+    new = {key(n, v): (n, v) for n, v in b.items()}
+    out: list[tuple[str, str, str, str]] = []
+    for k in old.keys() | new.keys():
+        name_a, before = old.get(k, ("", {}))
+        name_b, after = new.get(k, ("", {}))
+        user = name_b or name_a
+        if name_a and name_b and name_a != name_b:
+            out.append((user, "renamed from", "userName", name_a))
+        for grant in sorted((before.keys() | after.keys()) - {"active", "externalId"}):
+            was = _values(before.get(grant))
+            now = _values(after.get(grant))
+            out += [(user, "gains", grant, v) for v in sorted(now - was)]
+            out += [(user, "loses", grant, v) for v in sorted(was - now)]
+    order = {"renamed from": 0, "gains": 1, "loses": 2}
+    return sorted(
+        out, key=lambda r: (r[0].casefold(), r[1] != "renamed from", r[2], order[r[1]], r[3])
+    )
 
 
 def _values(v: Any) -> set[str]:

@@ -96,22 +96,31 @@ def _json(entries: list[Entry]) -> str:
 
 def run(
     directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
-    user: str | None = typer.Option(None, "--user", help="A userName (followed across renames)."),
+    user: str | None = typer.Option(
+        None, "--user", help="A userName (a former one works too: renames are followed)."
+    ),
     group: str | None = typer.Option(None, "--group", help="A group displayName."),
     rule: str | None = typer.Option(None, "--rule", help="A rule name."),
-    since: str | None = typer.Option(None, "--since", help="Only changes on or after YYYY-MM-DD."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only changes committed on or after this date (YYYY-MM-DD)."
+    ),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
 ) -> None:
-    """Every commit that changed one entity's effective state, with the cause.
+    """Every commit that changed one user's, group's or rule's effective state, and why.
 
-    For a user: its attributes, its groups, and its grants through rules (a rule edit that
-    changes the user's access shows up even though the user's file did not change), with the
-    commit, author, date, pull request (and approvers, with GITHUB_TOKEN), and the apply
-    receipt saying when it reached the tenant.
+    For a user: their attributes, groups (their own list or a group's members list) and
+    grants through rules; a rule edit that changes their access shows up although their file
+    did not change. Each entry names the commit, author, date, pull request (and its
+    approvers, with GITHUB_TOKEN), the field-level change, its causes, and the apply
+    receipt that took it to the tenant. Commits on the first-parent line only: a merged
+    pull request is one entry, its merge commit.
     """
     chosen = [(k, v) for k, v in (("user", user), ("group", group), ("rule", rule)) if v]
     if len(chosen) != 1:
-        raise UsageError("name exactly one of --user, --group, --rule")
+        raise UsageError(
+            "name exactly one of --user, --group, --rule",
+            "e.g. reconciler history --user alice@example.com",
+        )
     kind, name = chosen[0]
     entries = history(directory, kind, name, since=since)
     if fmt is Format.json:
