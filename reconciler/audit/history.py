@@ -183,7 +183,7 @@ class Snapshot:
         if split is None:
             data = self.blobs.get(blob)
             split = _split(data)
-            if split is None:
+            if not split:  # no block-style section: flow style, JSON, or nothing to find
                 split = _whole(data)
             self._items[blob] = split
         return split.get(section, [])

@@ -253,7 +253,7 @@ def access_at(
         for p, b in wanted.items()
     }
     result = load_files(base, contents)
-    if result.state is None:
+    if not result.ok or result.state is None:
         raise HistoricalStateError(point, sha, result.diagnostics)
     acc = evaluate(result.state)
     out = {}
