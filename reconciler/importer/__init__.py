@@ -34,6 +34,7 @@ from reconciler.importer.entries import (
     USER_KEYS,
     AttrDef,
     Declared,
+    Entries,
     attributes,
     declared,
     entries,
@@ -129,19 +130,20 @@ def _merge_attributes(d: Directory, out: Path, attrs: list[AttrDef]) -> int:
 
 
 def _merge_groups(
-    d: Directory, out: Path, groups: list[dict[str, Any]], members: Mapping[str, list[str]]
+    d: Directory,
+    out: Path,
+    found: Entries,
+    match: Mapping[str, tuple[Path, CommentedMap]],
+    renames: Mapping[str, str],
 ) -> int:
     unchanged = 0
-    by_id = {str(e["externalId"]): (p, e) for p, e in d.items("groups") if e.get("externalId")}
-    by_name = {str(e.get("displayName", "")).casefold(): (p, e) for p, e in d.items("groups")}
     target = d.first_with("groups") or out / "groups" / "groups.yaml"
-    for g in groups:
+    for g in found.groups:
         key = g["displayName"].casefold()
-        found = by_id.get(g.get("externalId", "")) or by_name.get(key)
-        if found is None:
+        if key not in match:
             d.append(target, "groups", CommentedMap(g))
             continue
-        path, entry = found
+        path, entry = match[key]
         changed = False
         for k in ("displayName", "externalId"):
             if g.get(k) is None and k in entry:
@@ -151,10 +153,10 @@ def _merge_groups(
                 set_key(entry, k, g[k], GROUP_KEYS)
                 changed = True
         if "members" in entry:  # memberships listed on the group stay there
-            now = members.get(key, [])
             old = [str(m) for m in entry.get("members") or []]
+            now = found.members.get(key, [])
             if not same("groups", old, now):  # compared as case-blind sets
-                _update_list(entry, "members", now)
+                _update_list(entry, "members", now, renames)
                 changed = True
         if changed:
             d.dirty.add(path)
@@ -163,13 +165,17 @@ def _merge_groups(
     return unchanged
 
 
-def _update_list(entry: CommentedMap, key: str, now: list[str]) -> None:
+def _update_list(entry: CommentedMap, key: str, now: list[str], renames: Mapping[str, str]) -> None:
     """Make ``entry[key]`` hold ``now``, editing the list in place (its style and the
-    comments on the items that stay are kept): gone items removed, new ones appended."""
+    comments on the items that stay are kept): renamed items renamed where they are, gone
+    ones removed, new ones appended."""
     seq = entry.get(key)
     if not isinstance(seq, CommentedSeq):
         entry[key] = flow(now)
         return
+    for i, item in enumerate(seq):
+        if str(item).casefold() in renames:
+            seq[i] = flow(renames[str(item).casefold()])
     wanted = {n.casefold() for n in now}
     for i in reversed(range(len(seq))):
         if str(seq[i]).casefold() not in wanted:
@@ -187,7 +193,9 @@ def _user_yaml(entry: dict[str, Any]) -> CommentedMap:
     return m
 
 
-def _merge_user(entry: CommentedMap, new: dict[str, Any], owned: set[str]) -> bool:
+def _merge_user(
+    entry: CommentedMap, new: dict[str, Any], owned: set[str], renames: Mapping[str, str]
+) -> bool:
     changed = False
     for key in USER_KEYS:
         if key == "attributes":
@@ -198,7 +206,7 @@ def _merge_user(entry: CommentedMap, new: dict[str, Any], owned: set[str]) -> bo
             del entry[key]
             changed = True
         elif key == "groups":
-            _update_list(entry, key, new[key])
+            _update_list(entry, key, new[key], renames)
             changed = True
         else:
             set_key(entry, key, flow(new[key]), USER_KEYS)
@@ -226,6 +234,25 @@ def _merge_user_attributes(entry: CommentedMap, new: dict[str, Any], owned: set[
     return changed
 
 
+def _match(
+    d: Directory, section: str, key: str, wanted: list[tuple[str, str | None]]
+) -> tuple[dict[str, tuple[Path, CommentedMap]], dict[str, str]]:
+    """Existing entries for ``wanted`` (name, externalId) pairs, by externalId first, then
+    by name (case-blind), keyed by the casefolded name; and the renames this reveals
+    (old name casefolded -> new name)."""
+    by_id = {str(e["externalId"]): (p, e) for p, e in d.items(section) if e.get("externalId")}
+    by_name = {str(e.get(key, "")).casefold(): (p, e) for p, e in d.items(section)}
+    found, renames = {}, {}
+    for name, external in wanted:
+        match = (by_id.get(external) if external else None) or by_name.get(name.casefold())
+        if match is not None:
+            found[name.casefold()] = match
+            old = str(match[1].get(key, ""))
+            if old != name:
+                renames[old.casefold()] = name
+    return found, renames
+
+
 def import_tenant(
     live: LiveState,
     out: Path,
@@ -239,9 +266,19 @@ def import_tenant(
     """Write ``live`` into ``out``; ``schemas`` is the tenant's /Schemas (see
     :func:`declared`), for the custom attributes' types and the ones never to write."""
     d = Directory(out)
-    member_lists = {
-        str(e.get("displayName", "")).casefold() for _, e in d.items("groups") if "members" in e
-    }
+    live_groups = [
+        (str(g["displayName"]), str(g["externalId"]) if g.get("externalId") else None)
+        for g in live.groups
+        if g.get("displayName")
+    ]
+    live_users = [
+        (str(u["userName"]), str(u["externalId"]) if u.get("externalId") else None)
+        for u in live.users
+        if u.get("userName")
+    ]
+    group_match, group_renames = _match(d, "groups", "displayName", live_groups)
+    user_match, user_renames = _match(d, "users", "userName", live_users)
+    member_lists = {name for name, (_, e) in group_match.items() if "members" in e}
     chosen = attributes(live, schemas or {})
     attrs = _attribute_names(d, chosen.attributes)
     found = entries(live, attrs, member_lists=member_lists)
@@ -253,13 +290,11 @@ def import_tenant(
         tenant.write_text(_tenant_yaml(url, profile, token_env), encoding="utf-8")
         created.append(tenant)
     unchanged = _merge_attributes(d, out, attrs)
-    unchanged += _merge_groups(d, out, found.groups, found.members)
-    by_id = {str(e["externalId"]): (p, e) for p, e in d.items("users") if e.get("externalId")}
-    by_name = {str(e.get("userName", "")).casefold(): (p, e) for p, e in d.items("users")}
+    unchanged += _merge_groups(d, out, found, group_match, user_renames)
     seen: set[int] = set()  # existing entries the tenant has (by identity)
     unsplit = 0
     for entry, raw in found.users:
-        match = by_id.get(entry.get("externalId", "")) or by_name.get(entry["userName"].casefold())
+        match = user_match.get(entry["userName"].casefold())
         if match is None:
             new = _user_yaml(entry)
             d.append(out / "users" / f"{split_key(raw, split_by)}.yaml", "users", new)
@@ -268,7 +303,7 @@ def import_tenant(
             continue
         path, existing = match
         seen.add(id(existing))
-        if _merge_user(existing, entry, owned):
+        if _merge_user(existing, entry, owned, group_renames):
             d.dirty.add(path)
         else:
             unchanged += 1
