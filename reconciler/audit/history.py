@@ -129,6 +129,9 @@ class Snapshot:
         self._paths: list[tuple[str, str]] | None = None
         self._holders: dict[str, set[str]] = {section: set() for section in MODELS}
         self._with: dict[str, list[str]] = {}
+        # Attributes masked whatever the commit says (those sensitive at HEAD): an attribute
+        # declared sensitive later was no less sensitive before.
+        self.also_sensitive: set[str] = set()
 
     def tracked(self, path: str) -> bool:
         return (
@@ -244,7 +247,7 @@ class Snapshot:
         return self._rules[1]
 
     def sensitive(self) -> set[str]:
-        return {
+        return self.also_sensitive | {
             a.name for b in self.with_section("attributes") for a in self.models(b, "attributes")
             if a.sensitive
         }  # fmt: skip

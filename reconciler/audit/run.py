@@ -66,6 +66,7 @@ def history(directory: Path, kind: str, name: str, *, since: str | None = None) 
         blobs.prefetch(b for p, b in at_head.items() if head.tracked(p))
         head.reset(at_head)
         tracker.find(head)
+        snap.also_sensitive = head.sensitive()
 
     def view() -> dict[str, Any] | None:
         if tracker is None:

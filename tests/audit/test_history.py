@@ -405,3 +405,30 @@ def test_history_starts_without_the_other_commands_libraries(repo: Path) -> None
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr
+
+
+def test_an_attribute_made_sensitive_later_is_masked_in_earlier_entries(repo: Path) -> None:
+    commit(
+        repo,
+        edit(
+            repo,
+            "ds/users.yaml",
+            "  - userName: bob@x.example\n",
+            "  - userName: bob@x.example\n    attributes: {department: Ops-7}\n",
+        ),
+        "Bob's department",
+        "2026-07-01T10:00:00",
+    )
+    commit(
+        repo,
+        edit(
+            repo,
+            "ds/attributes.yaml",
+            "  - name: department\n",
+            "  - name: department\n    sensitive: true\n",
+        ),
+        "Department is sensitive",
+        "2026-07-02T10:00:00",
+    )
+    out = run(repo, "history", "ds", "--user", "bob@x.example", "--format", "json").stdout
+    assert "Ops-7" not in out and '"after": "(sensitive)"' in out
