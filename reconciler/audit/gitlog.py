@@ -8,6 +8,7 @@ once. Together they replay the directory's tree at every commit without a checko
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import subprocess
@@ -121,9 +122,10 @@ class Blobs:
         stdin = proc.stdin
 
         def feed() -> None:
-            try:
+            # git may exit early (a broken repository): then there is nothing left to feed.
+            with contextlib.suppress(OSError):
                 stdin.write("".join(f"{s}\n" for s in wanted).encode())
-            finally:
+            with contextlib.suppress(OSError):
                 stdin.close()
 
         writer = threading.Thread(target=feed, daemon=True)
