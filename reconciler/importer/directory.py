@@ -194,6 +194,8 @@ def same(key: str, old: Any, new: Any) -> bool:
         return old in (None, "", [], {}) and new in (None, "", [], {})
     if key == "groups":
         return {str(g).casefold() for g in old} == {str(g).casefold() for g in new}
+    if key in ("userName", "manager"):  # userNames compare case-blind (SCIM caseExact false)
+        return str(old).casefold() == str(new).casefold()
     if key in ("emails", "phoneNumbers"):
         return bool(_contacts(key, old) == _contacts(key, new))
     return same_value(old, new)
