@@ -22,7 +22,6 @@ from reconciler.audit.gitlog import (
 )
 from reconciler.audit.history import (
     Entry,
-    Snapshot,
     Tracker,
     causes_for,
     field_changes,
@@ -30,6 +29,7 @@ from reconciler.audit.history import (
     rule_view,
     user_view,
 )
+from reconciler.audit.snapshot import Snapshot
 from reconciler.desired.models import Rule
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import InputError, UsageError

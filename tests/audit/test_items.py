@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.audit.gitlog import Blobs
-from reconciler.audit.history import Snapshot, _split
+from reconciler.audit.snapshot import Snapshot, _split
 from reconciler.desired.loader import load_files
 
 
