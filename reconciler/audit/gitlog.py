@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import re
 import subprocess
-import threading
+import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from reconciler.errors import ReconcilerError, UsageError
 
 ZERO = "0" * 40
 _PR = (re.compile(r"^Merge pull request #(\d+)"), re.compile(r"\(#(\d+)\)\s*$"))
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux; elsewhere the call just fails
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 
 
@@ -98,58 +101,82 @@ def commits(root: Path, directory: str, until: str = "HEAD") -> Iterator[Commit]
 class Blobs:
     """Blob contents by id, each read from git once.
 
-    :meth:`prefetch` streams many blobs through one ``git cat-file --batch`` (a thread feeds
-    the ids while the contents are read, so neither pipe can fill up and block); :meth:`get`
-    reads one that was not prefetched.
+    :meth:`stream` starts one ``git cat-file --batch`` over many blobs (the ids come from a
+    file, so no pipe can fill up and block) and returns at once: :meth:`get` reads the
+    stream forward to the blob it needs, so git decodes the next blobs while the caller
+    works on this one. :meth:`prefetch` reads them all now. A blob not asked for before is
+    read on its own. :meth:`close` ends a stream not read to its end.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cache: dict[str, bytes] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pending: deque[str] = deque()
+        self._queued: set[str] = set()
 
-    def prefetch(self, shas: Iterable[str]) -> None:
+    def stream(self, shas: Iterable[str]) -> None:
+        self.close()
         wanted = [s for s in dict.fromkeys(shas) if s not in self.cache]
         if not wanted:
             return
-        proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=self.root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        stdin = proc.stdin
+        with tempfile.TemporaryFile() as ids:
+            ids.write("".join(f"{s}\n" for s in wanted).encode())
+            ids.seek(0)
+            self._proc = subprocess.Popen(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                stdin=ids,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        assert self._proc.stdout is not None
+        with contextlib.suppress(OSError, AttributeError):  # let git run further ahead
+            fcntl.fcntl(self._proc.stdout.fileno(), _F_SETPIPE_SZ, 1 << 20)
+        self._pending = deque(wanted)
+        self._queued = set(wanted)
 
-        def feed() -> None:
-            # git may exit early (a broken repository): then there is nothing left to feed.
-            with contextlib.suppress(OSError):
-                stdin.write("".join(f"{s}\n" for s in wanted).encode())
-            with contextlib.suppress(OSError):
-                stdin.close()
+    def prefetch(self, shas: Iterable[str]) -> None:
+        self.stream(shas)
+        while self._pending:
+            self._next()
+        self.close()
 
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
-        try:
-            for sha in wanted:
-                header = proc.stdout.readline().split()
-                if len(header) == 3 and header[1] == b"blob":
-                    self.cache[sha] = proc.stdout.read(int(header[2]))
-                    proc.stdout.read(1)  # the newline after each object
-                elif len(header) == 3:  # not a blob (a submodule, say): skip its content
-                    proc.stdout.read(int(header[2]) + 1)
-                    self.cache[sha] = b""
-                else:  # "<sha> missing" (a shallow or partial clone)
-                    self.cache[sha] = b""
-        finally:
-            writer.join()
-            proc.stdout.close()
-            proc.wait()
+    def _next(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        out = self._proc.stdout
+        sha = self._pending.popleft()
+        self._queued.discard(sha)
+        header = out.readline().split()
+        if len(header) == 3 and header[1] == b"blob":
+            self.cache[sha] = out.read(int(header[2]))
+            out.read(1)  # the newline after each object
+        elif len(header) == 3:  # not a blob (a submodule, say): skip its content
+            out.read(int(header[2]) + 1)
+            self.cache[sha] = b""
+        else:  # "<sha> missing" (a shallow or partial clone), or git stopped
+            self.cache[sha] = b""
 
     def get(self, sha: str) -> bytes:
         if sha not in self.cache:
-            self.prefetch([sha])
+            if sha in self._queued:
+                while sha not in self.cache:
+                    self._next()
+            else:
+                pending, queued, proc = self._pending, self._queued, self._proc
+                self._proc = None  # read this one on its own; the stream goes on after
+                self.prefetch([sha])
+                self._pending, self._queued, self._proc = pending, queued, proc
         return self.cache[sha]
+
+    def close(self) -> None:
+        if self._proc is not None:
+            assert self._proc.stdout is not None
+            if self._pending:
+                self._proc.kill()
+            self._proc.stdout.close()
+            self._proc.wait()
+        self._proc, self._pending, self._queued = None, deque(), set()
 
 
 def tree_at(root: Path, rev: str, directory: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.audit.gitlog import (
     Blobs,
+    Commit,
     check_date,
     commits,
     first_parent_line,
@@ -54,7 +55,6 @@ def history(directory: Path, kind: str, name: str, *, since: str | None = None) 
             "name the desired-state directory as it is committed in git",
         )
     blobs = Blobs(root)
-    blobs.prefetch(b for c in log for b in c.changes.values() if b)
     snap = Snapshot(blobs, rel)
     tracker: Tracker | None = None
     if kind != "rule":
@@ -67,6 +67,29 @@ def history(directory: Path, kind: str, name: str, *, since: str | None = None) 
         head.reset(at_head)
         tracker.find(head)
         snap.also_sensitive = head.sensitive()
+    # Git decodes the next file versions while this process works on the current one.
+    blobs.stream(b for c in log for b in c.changes.values() if b)
+    try:
+        entries = _walk(log, snap, tracker, kind, name, since)
+    finally:
+        blobs.close()
+    names = tracker.names if tracker else {name.casefold()}
+    _receipts(root, blobs, entries, names)
+    approvers = Approvers(root)
+    for e in entries:
+        e.approvers = approvers.of(e.commit.pr)
+    return entries
+
+
+def _walk(
+    log: list[Commit],
+    snap: Snapshot,
+    tracker: Tracker | None,
+    kind: str,
+    name: str,
+    since: str | None,
+) -> list[Entry]:
+    """The entries of one entity's history, oldest first."""
 
     def view() -> dict[str, Any] | None:
         if tracker is None:
@@ -101,17 +124,12 @@ def history(directory: Path, kind: str, name: str, *, since: str | None = None) 
         before, rules_before = after, rules_after
     if not ever:
         raise UsageError(
-            f"no {kind} {name!r} in the history of {directory}",
+            f"no {kind} {name!r} in the history of {snap.directory or 'the repository'}",
             {
                 "user": "check the spelling (a user is also found by a former userName)",
                 "group": "check the spelling (a group is also found by a former displayName)",
             }.get(kind, "check the spelling of the rule's name"),
         )
-    names = tracker.names if tracker else {name.casefold()}
-    _receipts(root, blobs, entries, names)
-    approvers = Approvers(root)
-    for e in entries:
-        e.approvers = approvers.of(e.commit.pr)
     return entries
 
 
