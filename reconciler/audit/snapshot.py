@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -112,9 +111,11 @@ class Snapshot:
         self.also_sensitive: set[str] = set()
 
     def tracked(self, path: str) -> bool:
+        """A desired-state file: YAML, not tenant.yaml, not under a hidden folder (string
+        operations only: this runs for every change of every commit)."""
         return (
             path.endswith(YAML_SUFFIXES)
-            and PurePosixPath(path).name != "tenant.yaml"
+            and path.rpartition("/")[2] != "tenant.yaml"
             and not _hidden(path, self.directory)
         )
 
@@ -232,9 +233,5 @@ class Snapshot:
 
 
 def _hidden(path: str, directory: str) -> bool:
-    rel = (
-        PurePosixPath(path).relative_to(directory)
-        if directory and path.startswith(directory + "/")
-        else PurePosixPath(path)
-    )
-    return any(part.startswith(".") for part in rel.parts)
+    rel = path[len(directory) + 1 :] if directory and path.startswith(directory + "/") else path
+    return any(part.startswith(".") for part in rel.split("/"))
