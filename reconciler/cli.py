@@ -6,52 +6,37 @@ Each command lives in its own module under ``reconciler/commands/``. Errors mean
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
+from collections.abc import Iterator, MutableMapping
 
 import typer
+from typer._click import Command  # typer's own click: what its groups hold
+from typer.core import TyperGroup
+from typer.main import get_command
 
 from reconciler import __version__
-from reconciler.commands import (
-    access,
-    apply,
-    demo,
-    github,
-    history,
-    import_,
-    plan,
-    receipts,
-    schema,
-    show,
-    tenant,
-    validate,
-)
 from reconciler.diagnostics import render_text
 from reconciler.errors import ReconcilerError
 
-app = typer.Typer(
-    name="reconciler",
-    help=(
-        "GitOps for identity: keep users, groups, access rules and custom attributes as YAML "
-        "in git, plan against a live SCIM 2.0 tenant, apply exactly what was reviewed."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.command("validate")(validate.run)
-app.command("schema")(schema.run)
-app.command("plan")(plan.run)
-app.command("show")(show.run)
-app.command("apply")(apply.run)
-app.command("receipts")(receipts.run)
-app.command("import")(import_.run)
-app.command("history")(history.run)
-app.command("access")(access.run)
-app.command("demo")(demo.run)
-app.add_typer(tenant.app, name="tenant")
-app.add_typer(github.app, name="github")
+# Command name -> module under reconciler.commands (its ``run``, or its ``app`` for a group).
+# A module is imported only when its command runs (or for the full --help), so a command
+# does not pay at start-up for the libraries of all the others.
+COMMANDS = {
+    "validate": "validate",
+    "schema": "schema",
+    "plan": "plan",
+    "show": "show",
+    "apply": "apply",
+    "receipts": "receipts",
+    "import": "import_",
+    "history": "history",
+    "access": "access",
+    "demo": "demo",
+    "tenant": "tenant",
+    "github": "github",
+}
 
 
 def _reflow(doc: str) -> str:
@@ -65,17 +50,72 @@ def _reflow(doc: str) -> str:
     )
 
 
-for _info in [
-    *app.registered_commands,
-    *(
-        c
-        for g in app.registered_groups
-        if g.typer_instance
-        for c in g.typer_instance.registered_commands
+def _reflow_help(sub: typer.Typer) -> None:
+    """Reflow the help of every command of ``sub`` (and of its sub-groups) from docstrings."""
+    for info in sub.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _reflow(info.callback.__doc__)
+    for group in sub.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
+
+
+def _load(name: str) -> Command:
+    module = importlib.import_module(f"reconciler.commands.{COMMANDS[name]}")
+    sub = getattr(module, "app", None)
+    if not isinstance(sub, typer.Typer):
+        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        sub.command(name)(module.run)
+    _reflow_help(sub)
+    command = get_command(sub)
+    command.name = name
+    return command
+
+
+class _Commands(MutableMapping[str, Command]):
+    """The group's commands: those registered eagerly, then the lazy ones, loaded on use."""
+
+    def __init__(self, eager: MutableMapping[str, Command]) -> None:
+        self._loaded = dict(eager)
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = _load(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*COMMANDS, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._loaded))
+
+
+class _LazyGroup(TyperGroup):
+    def __init__(self, **attrs: object) -> None:
+        super().__init__(**attrs)  # type: ignore[arg-type]
+        self.commands = _Commands(self.commands)
+
+
+app = typer.Typer(
+    name="reconciler",
+    cls=_LazyGroup,
+    help=(
+        "GitOps for identity: keep users, groups, access rules and custom attributes as YAML "
+        "in git, plan against a live SCIM 2.0 tenant, apply exactly what was reviewed."
     ),
-]:
-    if _info.help is None and _info.callback is not None and _info.callback.__doc__:
-        _info.help = _reflow(_info.callback.__doc__)
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:

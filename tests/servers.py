@@ -69,12 +69,13 @@ def serve_embedded(db: Path, *, token: str | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def serve_reference() -> Iterator[str]:
-    """The third-party ``scim2-server`` (in memory) on a free loopback port."""
+def serve_reference(*args: str) -> Iterator[str]:
+    """The third-party ``scim2-server`` (in memory) on a free loopback port; ``args`` are
+    more of its options (``--schema FILE``, ``--resource-type FILE``)."""
     exe = shutil.which("scim2-server", path=str(Path(sys.executable).parent)) or "scim2-server"
     port = free_port()
     proc = subprocess.Popen(
-        [exe, "--hostname", "127.0.0.1", "--port", str(port)],
+        [exe, "--hostname", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

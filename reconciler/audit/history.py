@@ -2,27 +2,24 @@
 attributes, its memberships, or its grants through rules — what changed, and why.
 
 Grants come from rules, so a rule edit changes access without touching a user's file; the
-history follows effective access, not lines. A user is followed across a userName change by
-its externalId. Each blob is parsed at most once; for a user, a users file is only parsed where
-the user appears in it (a byte search), and then only the user's own entry.
+history follows effective access, not lines. A user (or a group) is followed across a rename
+by its externalId. A commit is evaluated only when it changes a file version that can matter
+(:mod:`reconciler.audit.run`): one that mentions the entity, or, for a user, one that holds
+groups or rules; file versions are read through :class:`~reconciler.audit.snapshot.Snapshot`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from reconciler.audit.gitlog import Blobs, Commit
-from reconciler.desired.models import Document, Rule, User
-from reconciler.desired.yamlsource import YamlProblem, decode, parse
+from reconciler.audit.gitlog import Commit
+from reconciler.audit.snapshot import Snapshot
+from reconciler.desired.models import SINGLE_GRANTS, Group, Rule, User
 from reconciler.plan.rules import _access
 
-YAML_SUFFIXES = (".yaml", ".yml")
+MASK = "(sensitive)"
 
 
 @dataclass
@@ -34,273 +31,109 @@ class Entry:
     approvers: list[str] = field(default_factory=list)
 
 
-class Snapshot:
-    """The desired-state directory replayed commit by commit, with parsed-blob caches."""
-
-    def __init__(self, blobs: Blobs, directory: str) -> None:
-        self.blobs = blobs
-        self.directory = directory.rstrip("/")
-        self.tree: dict[str, str] = {}
-        self._docs: dict[str, Document | None] = {}
-        self._sections: dict[str, frozenset[bytes]] = {}
-        # A file version differs from the last by an item or two (a priority swap, an edit):
-        # items are parsed once by their text, so a new version costs only what changed.
-        self._items: dict[bytes, Any] = {}
-
-    def sections(self, blob: str) -> frozenset[bytes]:
-        """Top-level sections of a file version (``users``, ``groups``, …), found once."""
-        found = self._sections.get(blob)
-        if found is None:
-            found = frozenset(_SECTION.findall(self.blobs.get(blob)))
-            self._sections[blob] = found
-        return found
-
-    def apply(self, commit: Commit) -> None:
-        for path, blob in commit.changes.items():
-            if blob is None:
-                self.tree.pop(path, None)
-            elif path.endswith(YAML_SUFFIXES) and not _hidden(path, self.directory):
-                self.tree[path] = blob
-
-    def doc(self, blob: str) -> Document | None:
-        if blob not in self._docs:
-            data = self.blobs.get(blob)
-            self._docs[blob] = _items_document(data, self._items) or _document(data)
-        return self._docs[blob]
-
-    def docs(self) -> Iterator[Document]:
-        for path, blob in sorted(self.tree.items()):
-            if PurePosixPath(path).name == "tenant.yaml":
-                continue
-            d = self.doc(blob)
-            if d is not None:
-                yield d
-
-    def rules(self) -> list[Rule]:
-        return sorted((r for d in self._rule_docs() for r in d.rules), key=lambda r: r.priority)
-
-    def _rule_docs(self) -> Iterator[Document]:
-        for _, blob in sorted(self.tree.items()):
-            if self.sections(blob) & {b"rules", b"groups", b"attributes"}:
-                d = self.doc(blob)
-                if d is not None:
-                    yield d
-
-    def group_docs(self) -> Iterator[Document]:
-        yield from self._rule_docs()
+def _needles(values: Iterable[str]) -> frozenset[bytes]:
+    """Byte strings to look for: each value as written plain, or single-quoted in YAML."""
+    out = set()
+    for v in values:
+        low = v.casefold()
+        out.add(low.encode())
+        if "'" in low:
+            out.add(low.replace("'", "''").encode())
+    return frozenset(out)
 
 
-_SECTION = re.compile(rb"^(users|groups|rules|attributes):", re.MULTILINE)
+class Tracker:
+    """Finds one user or group at each commit by name, and follows it across a rename
+    through a stable externalId: each name it is found under is remembered."""
 
-
-def _hidden(path: str, directory: str) -> bool:
-    rel = (
-        PurePosixPath(path).relative_to(directory)
-        if path.startswith(directory + "/")
-        else PurePosixPath(path)
-    )
-    return any(part.startswith(".") for part in rel.parts)
-
-
-def _document(data: bytes) -> Document | None:
-    try:
-        raw = parse(decode(data))
-        if not isinstance(raw, dict):
-            return None
-        return Document.model_validate(
-            {k: v for k, v in raw.items() if k in ("users", "groups", "rules", "attributes")}
-        )
-    except (YamlProblem, ValidationError):
-        return None
-
-
-_DASH = re.compile(rb"^(\s*)- ")
-_MODELS: dict[bytes, type[BaseModel]] = {b"users": User, b"rules": Rule}
-
-
-def _items_document(data: bytes, cache: dict[bytes, Any]) -> Document | None:
-    """A document parsed item by item (block lists only); None when the layout is other."""
-    from reconciler.desired.models import Attribute, Group
-
-    models: dict[bytes, type[BaseModel]] = {**_MODELS, b"groups": Group, b"attributes": Attribute}
-    lines = data.split(b"\n")
-    sections: dict[str, list[Any]] = {}
-    current: bytes | None = None
-    block: list[bytes] = []
-    dash = -1
-
-    def flush() -> bool:
-        if current is None or not block:
-            return True
-        text = b"\n".join(x[dash:] for x in block)
-        if text not in cache:
-            try:
-                raw = parse(decode(text))
-                cache[text] = (
-                    models[current].model_validate(raw[0])
-                    if isinstance(raw, list) and raw
-                    else None
-                )
-            except (YamlProblem, ValidationError, TypeError, KeyError):
-                cache[text] = None
-        if cache[text] is None:
-            return False
-        sections[current.decode()].append(cache[text])
-        return True
-
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith(b"#"):
-            if block:
-                block.append(line)
-            continue
-        top = _SECTION.match(line)
-        if top and line.rstrip().endswith(b":"):
-            if not flush():
-                return None
-            current, block, dash = top.group(1), [], -1
-            sections.setdefault(current.decode(), [])
-            continue
-        if current is None:
-            return None
-        m = _DASH.match(line)
-        if m and (dash < 0 or len(m.group(1)) == dash):
-            if not flush():
-                return None
-            dash, block = len(m.group(1)), [line]
-        elif block:
-            block.append(line)
-        else:
-            return None
-    if not flush():
-        return None
-    try:
-        return Document.model_construct(None, **sections)
-    except (TypeError, ValueError):
-        return None
-
-
-def _user_entries(data: bytes, needles: Iterable[bytes]) -> Iterator[User]:
-    """Entries of a users file that contain a needle, each parsed alone (files hold thousands
-    of users; the others are never parsed)."""
-    lines = data.split(b"\n")
-    lowered = [line.lower() for line in lines]
-    seen: set[int] = set()
-    for i, line in enumerate(lowered):
-        if not any(n in line for n in needles):
-            continue
-        key_col = len(lines[i]) - len(lines[i].lstrip())
-        start = i
-        while start >= 0:
-            m = _DASH.match(lines[start])
-            if m and len(m.group(1)) <= key_col:
-                break
-            start -= 1
-        if start < 0 or start in seen:
-            continue
-        seen.add(start)
-        dash = len(_DASH.match(lines[start]).group(1))  # type: ignore[union-attr]
-        end = start + 1
-        while end < len(lines):
-            text = lines[end]
-            indent = len(text) - len(text.lstrip())
-            if text.strip() and (
-                indent < dash or (indent == dash and text.lstrip().startswith(b"- "))
-            ):
-                break
-            end += 1
-        block = b"\n".join(x[dash:] for x in lines[start:end])
-        try:
-            raw = parse(decode(block))
-            if isinstance(raw, list) and raw and isinstance(raw[0], dict):
-                yield User.model_validate(raw[0])
-        except (YamlProblem, ValidationError):
-            continue
-
-
-class UserTracker:
-    """Finds one user at each commit; follows userName changes through a stable externalId."""
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, section: str, key: str, name: str) -> None:
+        self.section, self.key = section, key
         self.names = {name.casefold()}
         self.external: str | None = None
+        self.needles = _needles(self.names)
         self._hits: dict[str, bool] = {}
-        self._key: frozenset[bytes] = frozenset()
 
-    def needles(self) -> set[bytes]:
-        out = {f"userName: {n}".encode() for n in self.names}
-        out |= {f"userName: '{n}'".encode() for n in self.names}
-        out |= {f'userName: "{n}"'.encode() for n in self.names}
-        if self.external:
-            out |= {f"externalId: {q}{self.external}{q}".encode() for q in ("", "'", '"')}
-        return out
+    def hit(self, snap: Snapshot, blob: str) -> bool:
+        """Whether a file version mentions the entity at all (cheap: one byte search)."""
+        hit = self._hits.get(blob)
+        if hit is None:
+            data = snap.blobs.get(blob).lower()
+            hit = self._hits[blob] = any(n in data for n in self.needles)
+        return hit
 
-    def find(self, snap: Snapshot) -> User | None:
-        needles = frozenset(n.lower() for n in self.needles())
-        if needles != self._key:
-            self._hits, self._key = {}, needles
-        for _, blob in sorted(snap.tree.items()):
-            hit = self._hits.get(blob)
-            if hit is None:
-                lowered = snap.blobs.get(blob).lower()
-                hit = self._hits[blob] = any(n in lowered for n in needles)
-            if not hit:
+    def _learn(self, name: str, external: str | None) -> None:
+        before = (frozenset(self.names), self.external)
+        self.names.add(name.casefold())
+        self.external = external or self.external
+        if (frozenset(self.names), self.external) != before:
+            extra = [self.external] if self.external else []
+            self.needles = _needles([*self.names, *extra])
+            self._hits = {}
+
+    def find(self, snap: Snapshot) -> Any:
+        for _, blob in snap.paths():
+            if not self.hit(snap, blob):
                 continue
-            data = snap.blobs.get(blob)
-            for user in _user_entries(data, needles):
-                if user.userName.casefold() in self.names or (
-                    self.external is not None and user.externalId == self.external
+            for item in snap.models(blob, self.section, self.needles):
+                name = getattr(item, self.key)
+                if name.casefold() in self.names or (
+                    self.external is not None and item.externalId == self.external
                 ):
-                    self.names.add(user.userName.casefold())
-                    self.external = user.externalId or self.external
-                    return user
+                    self._learn(name, item.externalId)
+                    return item
         return None
 
 
-def user_view(snap: Snapshot, tracker: UserTracker) -> dict[str, Any] | None:
-    user = tracker.find(snap)
+def user_view(snap: Snapshot, tracker: Tracker) -> dict[str, Any] | None:
+    user: User | None = tracker.find(snap)
     if user is None:
         return None
-    name = user.userName.casefold()
     groups = {g.casefold(): g for g in user.groups}
-    for d in snap.group_docs():
-        for g in d.groups:
+    via_members: set[str] = set()
+    for blob in snap.with_section("groups"):
+        for g in snap.models(blob, "groups", tracker.needles):
             if any(m.casefold() in tracker.names for m in g.members):
                 groups[g.displayName.casefold()] = g.displayName
+                via_members.add(g.displayName.casefold())
     access = _access(snap.rules(), user, frozenset(groups))
     own = user.model_dump(
-        exclude={"groups", "attributes"}, exclude_none=True, exclude_defaults=True
+        exclude={"groups", "attributes", "userName"}, exclude_none=True, exclude_defaults=True
     )
-    del name
+    sensitive = snap.sensitive()
+    grants = access.as_dict()
     return {
-        **{k: v for k, v in own.items() if k != "userName"},
+        **own,
         "userName": user.userName,
         "active": user.active,
         "attributes": dict(user.attributes),
         "groups": sorted(groups.values(), key=str.casefold),
-        "grants": access.as_dict(),
+        "grants": grants,
         "_because": {
             f"{k}:{v}": access.explain(k, v)
-            for k, vals in access.as_dict().items()
+            for k, vals in grants.items()
             for v in (vals if isinstance(vals, list) else [vals])
             if v
         },
+        "_rules": list(access.rules),
+        "_via_members": via_members,
+        "_sensitive": {f"attributes.{k}" for k in user.attributes if k in sensitive},
     }
 
 
-def group_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
-    key = name.casefold()
-    found = None
-    members: set[str] = set()
-    for d in snap.docs():
-        for g in d.groups:
-            if g.displayName.casefold() == key:
-                found = g
-                members |= set(g.members)
-        for u in d.users:
-            if any(x.casefold() == key for x in u.groups):
-                members.add(u.userName)
+def group_view(snap: Snapshot, tracker: Tracker) -> dict[str, Any] | None:
+    found: Group | None = tracker.find(snap)
     if found is None:
         return None
+    members: set[str] = set(found.members)
+    for _, blob in snap.paths():
+        if not tracker.hit(snap, blob):
+            continue
+        for g in snap.models(blob, "groups", tracker.needles):
+            if g.displayName.casefold() in tracker.names and g is not found:
+                members |= set(g.members)
+        for u in snap.models(blob, "users", tracker.needles):
+            if any(x.casefold() in tracker.names for x in u.groups):
+                members.add(u.userName)
     return {
         "displayName": found.displayName,
         "externalId": found.externalId,
@@ -312,14 +145,17 @@ def group_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
 def rule_view(snap: Snapshot, name: str) -> dict[str, Any] | None:
     for r in snap.rules():
         if r.name.casefold() == name.casefold():
-            return r.model_dump(exclude_none=True)
+            return r.model_dump(exclude_none=True, exclude_defaults=True) | {
+                "name": r.name,
+                "priority": r.priority,
+            }
     return None
 
 
 def flatten(view: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in (view or {}).items():
-        if k.startswith("_") or v in ([], "", None):
+        if k.startswith("_") or v in ([], "", None, {}):
             continue
         if isinstance(v, dict):
             out.update(flatten(v, f"{prefix}{k}."))
@@ -328,11 +164,14 @@ def flatten(view: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def rule_causes(before: list[Rule], after: list[Rule]) -> list[str]:
+def rule_causes(before: list[Rule], after: list[Rule], only: set[str] | None = None) -> list[str]:
+    """What changed in the rules (limited to the rules named in ``only``, when given)."""
     old = {r.name: r for r in before}
     new = {r.name: r for r in after}
     causes = []
     for n in sorted(old.keys() | new.keys()):
+        if only is not None and n not in only:
+            continue
         a, b = old.get(n), new.get(n)
         if a is None:
             causes.append(f"rule '{n}' added")
@@ -345,6 +184,36 @@ def rule_causes(before: list[Rule], after: list[Rule]) -> list[str]:
     return causes
 
 
+def _values(v: Any) -> list[Any]:
+    if v in (None, "", []):
+        return []
+    return list(v) if isinstance(v, list) else [v]
+
+
+def _grant_causes(
+    before: dict[str, Any] | None, after: dict[str, Any], changes: list[tuple[str, Any, Any]]
+) -> Iterator[str]:
+    for f, old, new in changes:
+        if not f.startswith("grants."):
+            continue
+        grant = f.removeprefix("grants.")
+        gone = [v for v in _values(old) if v not in _values(new)]
+        for v in _values(new):
+            if v in _values(old):
+                continue
+            why = after["_because"].get(f"{grant}:{v}")
+            if why:
+                yield f"{grant} {v} from {why}"
+        for v in gone:
+            why = (before or {}).get("_because", {}).get(f"{grant}:{v}")
+            if not why:
+                continue
+            if grant in SINGLE_GRANTS and _values(new):
+                yield f"{grant} {v} replaced (it was from {why})"
+            else:
+                yield f"{grant} {v} no longer granted (it was from {why})"
+
+
 def causes_for(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
@@ -353,28 +222,59 @@ def causes_for(
     rules_after: list[Rule],
     kind: str,
 ) -> list[str]:
-    if before is None:
-        return ["added to desired-state"]
     if after is None:
         return ["removed from desired-state"]
     out: list[str] = []
+    if before is None:
+        out.append("added to desired-state")
     if kind == "user":
-        old_g, new_g = set(before["groups"]), set(after["groups"])
-        out += [f"added to group {g}" for g in sorted(new_g - old_g)]
-        out += [f"removed from group {g}" for g in sorted(old_g - new_g)]
+        if before is not None:
+            old_g, new_g = set(before["groups"]), set(after["groups"])
+            for g in sorted(new_g - old_g, key=str.casefold):
+                where = (
+                    " (in the group's members list)"
+                    if g.casefold() in after["_via_members"]
+                    else ""
+                )
+                out.append(f"added to group {g}{where}")
+            for g in sorted(old_g - new_g, key=str.casefold):
+                where = (
+                    " (from the group's members list)"
+                    if g.casefold() in before["_via_members"]
+                    else ""
+                )
+                out.append(f"removed from group {g}{where}")
         if any(f.startswith("grants.") for f, _, _ in changes):
-            out += rule_causes(rules_before, rules_after)
-            for f, _, new in changes:
-                if f.startswith("grants.") and new:
-                    for v in new if isinstance(new, list) else [new]:
-                        why = after["_because"].get(f"{f.removeprefix('grants.')}:{v}")
-                        if why:
-                            out.append(f"{f.removeprefix('grants.')} {v} from {why}")
-    if kind == "group":
+            if before is not None:
+                mine = set(before["_rules"]) | set(after["_rules"])
+                out += rule_causes(rules_before, rules_after, mine)
+            out += _grant_causes(before, after, changes)
+    if kind == "group" and before is not None:
         old_m, new_m = set(before["members"]), set(after["members"])
-        out += [f"{m} added" for m in sorted(new_m - old_m)]
-        out += [f"{m} removed" for m in sorted(old_m - new_m)]
-    out += [
-        f"{f} changed" for f, _, _ in changes if not f.startswith(("grants.", "groups", "members"))
-    ]
+        out += [f"{m} added" for m in sorted(new_m - old_m, key=str.casefold)]
+        out += [f"{m} removed" for m in sorted(old_m - new_m, key=str.casefold)]
+    if before is not None:
+        out += [
+            f"{f} changed"
+            for f, _, _ in changes
+            if not f.startswith(("grants.", "groups", "members"))
+        ]
     return list(dict.fromkeys(out))
+
+
+def field_changes(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) of every flattened field that differs; the values of sensitive
+    attributes are compared but never shown."""
+    old, new = flatten(before), flatten(after)
+    hidden = set((before or {}).get("_sensitive", ())) | set((after or {}).get("_sensitive", ()))
+    out = []
+    for k in sorted(old.keys() | new.keys()):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if k in hidden:
+            a, b = (MASK if a is not None else None), (MASK if b is not None else None)
+        out.append((k, a, b))
+    return out

@@ -14,7 +14,6 @@ import typer
 from reconciler.audit.run import access_at, access_diff
 from reconciler.desired.models import MULTI_GRANTS, SINGLE_GRANTS
 from reconciler.errors import UsageError
-from reconciler.plan.render import md
 
 COLUMNS = (
     "role",
@@ -39,20 +38,31 @@ def _cell(v: Any) -> str:
 
 def run(
     directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
-    at: str | None = typer.Option(None, "--at", help="A date (YYYY-MM-DD) or a git revision."),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="A git revision, or a date (YYYY-MM-DD: the state at the end of that day).",
+    ),
     diff: tuple[str, str] | None = typer.Option(
-        None, "--diff", help="FROM TO: who gained and lost what."
+        None, "--diff", help="FROM TO (revisions or dates): who gained and lost what."
     ),
     fmt: Format = typer.Option(Format.csv, "--format", "-f", help="csv, markdown or json."),
 ) -> None:
-    """Effective access (products, roles, user group, device groups, settings template) of
-    every user at a date or revision, for access reviews; --diff FROM TO lists the changes."""
+    """Effective access of every user at a date or revision, for access reviews.
+
+    Products, roles, user group, device groups and settings template, as the rules gave
+    them in the desired state of that point on the first-parent line (a suspended user has
+    none). --diff FROM TO lists who gained and who lost what; users are matched by
+    externalId, so a rename is not a loss.
+    """
+    from reconciler.plan.render import md
+
     assert set(COLUMNS) == set(SINGLE_GRANTS) | set(MULTI_GRANTS)
     if (at is None) == (diff is None):
         raise UsageError("pass either --at DATE|REV or --diff FROM TO")
     if diff is not None:
-        _, a = access_at(directory, diff[0])
-        _, b = access_at(directory, diff[1])
+        _, a = access_at(directory, diff[0], "--diff")
+        _, b = access_at(directory, diff[1], "--diff")
         rows = access_diff(a, b)
         if fmt is Format.json:
             typer.echo(
@@ -68,6 +78,8 @@ def run(
             )
             for r in rows:
                 typer.echo("| " + " | ".join(md(x) for x in r) + " |")
+            if not rows:
+                typer.echo("| | no access changes | | |")
         else:
             buf = io.StringIO()
             w = csv.writer(buf)

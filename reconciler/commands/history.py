@@ -12,7 +12,6 @@ import typer
 from reconciler.audit.history import Entry
 from reconciler.audit.run import history
 from reconciler.errors import UsageError
-from reconciler.plan.render import md
 
 
 class Format(StrEnum):
@@ -31,19 +30,24 @@ def _text(entries: list[Entry]) -> str:
     out = []
     for e in entries:
         c = e.commit
-        pr = f" (#{c.pr})" if c.pr else ""
-        out.append(f"{c.date[:19]}  {c.sha[:12]}  {c.author}{pr}  {c.subject}")
-        if e.approvers:
-            out.append(f"    approved by {', '.join(e.approvers)}")
+        out.append(f"{c.date[:19]}  {c.sha[:12]}  {c.author}  {c.subject}")
+        if c.pr:
+            approved = f", approved by {', '.join(e.approvers)}" if e.approvers else ""
+            out.append(f"    pull request #{c.pr}{approved}")
         for cause in e.causes:
             out.append(f"    because: {cause}")
         for field, before, after in e.changes:
             out.append(f"    {field}: {_v(before)} → {_v(after)}")
-        out.append(f"    {e.receipt or 'no apply receipt for this commit'}")
+        out.append(f"    {e.receipt or 'no apply receipt at or after this commit'}")
     return "\n".join(out) if out else "no changes in that period"
 
 
+SHOWN = 12  # field changes per markdown row; the rest are counted, not silently dropped
+
+
 def _markdown(entries: list[Entry], title: str) -> str:
+    from reconciler.plan.render import md
+
     lines = [
         f"### History of {md(title)}",
         "",
@@ -52,12 +56,18 @@ def _markdown(entries: list[Entry], title: str) -> str:
     ]
     for e in entries:
         c = e.commit
-        what = "<br>".join(md(f"{f}: {_v(b)} → {_v(a)}") for f, b, a in e.changes[:12])
+        what = [md(f"{f}: {_v(b)} → {_v(a)}") for f, b, a in e.changes[:SHOWN]]
+        if len(e.changes) > SHOWN:
+            what.append(f"… and {len(e.changes) - SHOWN} more fields (see --format json)")
+        pr = f"#{c.pr}" if c.pr else ""
+        if e.approvers:
+            pr += "<br>approved by " + ", ".join(md(a) for a in e.approvers)
         lines.append(
-            f"| {c.date[:10]} | `{c.sha[:12]}` | {md(c.author)} | {f'#{c.pr}' if c.pr else ''} "
-            f"| {what} "
-            f"| {'<br>'.join(md(x) for x in e.causes)} | {md(e.receipt)} |"
+            f"| {c.date[:10]} | `{c.sha[:12]}` | {md(c.author)} | {pr} | {'<br>'.join(what)} "
+            f"| {'<br>'.join(md(x) for x in e.causes)} | {md(e.receipt) or 'not applied yet'} |"
         )
+    if not entries:
+        lines.append("| | | | | no changes in that period | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -69,6 +79,7 @@ def _json(entries: list[Entry]) -> str:
                 "author": e.commit.author,
                 "email": e.commit.email,
                 "date": e.commit.date,
+                "authored": e.commit.authored,
                 "subject": e.commit.subject,
                 "pull_request": e.commit.pr,
                 "approvers": e.approvers,
@@ -85,22 +96,31 @@ def _json(entries: list[Entry]) -> str:
 
 def run(
     directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
-    user: str | None = typer.Option(None, "--user", help="A userName (followed across renames)."),
+    user: str | None = typer.Option(
+        None, "--user", help="A userName (a former one works too: renames are followed)."
+    ),
     group: str | None = typer.Option(None, "--group", help="A group displayName."),
     rule: str | None = typer.Option(None, "--rule", help="A rule name."),
-    since: str | None = typer.Option(None, "--since", help="Only changes on or after YYYY-MM-DD."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only changes committed on or after this date (YYYY-MM-DD)."
+    ),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
 ) -> None:
-    """Every commit that changed one entity's effective state, with the cause.
+    """Every commit that changed one user's, group's or rule's effective state, and why.
 
-    For a user: its attributes, its groups, and its grants through rules (a rule edit that
-    changes the user's access shows up even though the user's file did not change), with the
-    commit, author, date, pull request (and approvers, with GITHUB_TOKEN), and the apply
-    receipt saying when it reached the tenant.
+    For a user: their attributes, groups (their own list or a group's members list) and
+    grants through rules; a rule edit that changes their access shows up although their file
+    did not change. Each entry names the commit, author, date, pull request (and its
+    approvers, with GITHUB_TOKEN), the field-level change, its causes, and the apply
+    receipt that took it to the tenant. Commits on the first-parent line only: a merged
+    pull request is one entry, its merge commit.
     """
     chosen = [(k, v) for k, v in (("user", user), ("group", group), ("rule", rule)) if v]
     if len(chosen) != 1:
-        raise UsageError("name exactly one of --user, --group, --rule")
+        raise UsageError(
+            "name exactly one of --user, --group, --rule",
+            "e.g. reconciler history --user alice@example.com",
+        )
     kind, name = chosen[0]
     entries = history(directory, kind, name, since=since)
     if fmt is Format.json:

@@ -4,45 +4,110 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 
 from reconciler.desired.loader import load
 from reconciler.desired.models import Auth, Profile
 from reconciler.diagnostics import render_text
-from reconciler.importer import import_tenant
+from reconciler.errors import TenantError, UsageError
+from reconciler.importer import declared, import_tenant
+from reconciler.live import LiveState
 from reconciler.scim import open_client, read_live
 
 
+def _check_url(tenant: str) -> None:
+    if tenant.startswith("local:"):
+        db = Path(tenant.removeprefix("local:"))
+        if not db.is_file():
+            raise UsageError(
+                f"there is no embedded tenant at {db}",
+                "name an existing one (e.g. local:.reconciler/tenant.db, made by apply or "
+                "`reconciler tenant seed`)",
+            )
+        return
+    parts = urlsplit(tenant)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"{tenant!r} is not a tenant URL", "write https://…/scim/v2 or local:PATH")
+    if parts.username or parts.password:
+        raise UsageError(
+            "the tenant URL carries credentials, which would be written to tenant.yaml",
+            "remove them from the URL; pass a token by variable name with --token-env",
+        )
+
+
 def run(
-    out: Path = typer.Option(..., "--out", help="Directory to write (existing files are merged)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Directory to write (an existing desired-state is updated in place)."
+    ),
     tenant: str = typer.Option(..., "--tenant", help="The tenant URL (https://… or local:…)."),
     profile: Profile = typer.Option(Profile.generic, "--profile", help="generic, goto, genesys."),
     token_env: str | None = typer.Option(
-        None, "--token-env", help="Bearer token from this environment variable."
+        None,
+        "--token-env",
+        help="Bearer token from this environment variable (its name goes to tenant.yaml).",
     ),
     split_by: str = typer.Option(
-        "department", "--split-by", help="Split users into files by this attribute, or none."
+        "department",
+        "--split-by",
+        help="Write new users to users/<value>.yaml by this attribute, or 'none'.",
     ),
 ) -> None:
     """Import users, groups, memberships and custom attributes from a live tenant.
 
-    Server-owned fields and secrets are never written. On an existing directory, entries are
-    updated in place and new ones appended, keeping comments and order. A plan right after an
-    import shows no changes.
+    Custom attributes are the ones the tenant's /Schemas declare, with their types.
+    Server-owned fields (ids, meta, read-only attributes) and secrets (passwords, write-only
+    attributes) are never written. On an existing directory, entries are updated in place
+    in whatever file holds them, only where the tenant differs, and new ones appended,
+    keeping comments, order and keys the import does not own. A plan right after an import
+    shows no changes.
     """
+    _check_url(tenant)
     auth = Auth(type="bearer", token_env=token_env) if token_env else Auth()
 
-    async def read() -> object:
+    async def read() -> tuple[LiveState, Any]:
         async with open_client(tenant, auth=auth, profile=profile) as client:
-            return await read_live(client)
+            live = await read_live(client)
+            try:
+                schemas = (await client.request("GET", "Schemas")).json()
+            except (TenantError, ValueError):
+                schemas = None
+            return live, schemas
 
-    live = asyncio.run(read())
-    result = import_tenant(live, out, url=tenant, profile=str(profile), split_by=split_by)  # type: ignore[arg-type]
+    live, schemas = asyncio.run(read())
+    result = import_tenant(
+        live,
+        out,
+        url=tenant,
+        profile=profile.value,
+        split_by=split_by,
+        schemas=declared(schemas) if schemas is not None else None,
+        token_env=token_env,
+    )
+    changed = len(result.files) - len(result.created)
     typer.echo(
         f"imported {result.users} users, {result.groups} groups, {result.attributes} custom "
-        f"attributes into {out}/ ({len(result.files)} files)"
+        f"attributes into {out}/: {len(result.created)} files created, {changed} updated, "
+        f"{result.unchanged} entries already as the tenant has them"
     )
+    if schemas is None:
+        typer.echo("note: the tenant does not list /Schemas; attribute types were inferred")
+    if result.unsplit:
+        typer.echo(
+            f"{result.unsplit} new users have no {split_by}: written to {out}/users/other.yaml"
+        )
+    for why in result.skipped:
+        typer.echo(f"not written: {why}")
+    if result.only_in_directory:
+        shown = ", ".join(result.only_in_directory[:10])
+        more = len(result.only_in_directory) - 10
+        typer.echo(
+            f"{len(result.only_in_directory)} users of {out}/ are not in the tenant and were "
+            f"left as they are (a plan would create them): {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
     check = load(out)
     if not check.ok:
         typer.echo(render_text(check.diagnostics))

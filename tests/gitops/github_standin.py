@@ -22,6 +22,7 @@ class State:
     issues: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[int, list[str]] = field(default_factory=dict)
     commit_prs: dict[str, int] = field(default_factory=dict)
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     rate_limit_once: bool = False
@@ -110,6 +111,8 @@ def _handler(state: State, base: list[str]) -> type[BaseHTTPRequestHandler]:
                 return self._send(
                     200, [{"number": n, "state": "closed", "merged_at": "x"}] if n else []
                 )
+            if method == "GET" and (c := re.fullmatch(r"pulls/(\d+)/reviews", rest)):
+                return self._page(state.reviews.get(int(c.group(1)), []), query, path)
             if method == "GET" and (c := re.fullmatch(r"issues/(\d+)/labels", rest)):
                 return self._send(200, [{"name": x} for x in state.labels.get(int(c.group(1)), [])])
             if method == "GET" and rest == "issues":
