@@ -145,7 +145,8 @@ def _refusal(plan: Plan, n: int, reviewed: str | None, body: str) -> tuple[str, 
             "reviewed plan was made against a tenant that no longer exists."
         )
     why = (
-        f"The {line}: the tenant changed after the review, or the merged commit is not the "
+        f"The plan of the merged commit ({plan.plan_hash[:12]}) is not the plan reviewed here "
+        f"({reviewed[:12]}): the tenant changed after the review, or the merged commit is not the "
         "commit that was planned. Nothing was applied. To go ahead, open a new pull request "
         "(any change under desired-state/) and review the plan it gets.\n\n" + what
     )

@@ -46,11 +46,8 @@ def what_changed(reviewed: str, now: str) -> list[str]:
     summarised = SUMMARISED in reviewed or SUMMARISED in now
     before = plan_lines(reviewed, changes_only=summarised)
     after = plan_lines(now, changes_only=summarised)
-    diff = list(
-        difflib.unified_diff(
-            before, after, "reviewed plan", "plan of the merged commit", n=1, lineterm=""
-        )
-    )
+    # Without the ---/+++ file header: the comment says which side is which.
+    diff = list(difflib.unified_diff(before, after, n=1, lineterm=""))[2:]
     if len(diff) > MAX_LINES:
         diff = [*diff[:MAX_LINES], f"… {len(diff) - MAX_LINES} more lines"]
     return diff

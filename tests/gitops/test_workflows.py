@@ -13,7 +13,7 @@ import pytest
 from typer.main import get_command
 
 from reconciler.cli import app
-from tests.gitops.runner import Event, load_job
+from tests.gitops.runner import Event, load, load_job
 from tests.gitops.world import SLUG, WORKFLOWS, World, world
 
 SALES = "desired-state/users/sales.yaml"
@@ -266,3 +266,19 @@ def test_run_scripts_pass_shellcheck(tmp_path: Path) -> None:
         text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_workflow_is_least_privilege_and_pinned() -> None:
+    for workflow in WORKFLOWS.glob("*.yml"):
+        doc = load(workflow)
+        triggers = doc.get("on") or doc.get(True)
+        assert "pull_request_target" not in triggers, workflow.name
+        assert doc["permissions"] == {}, f"{workflow.name}: nothing granted by default"
+        for job in doc["jobs"].values():
+            assert "permissions" in job, f"{workflow.name}: every job says what it needs"
+            assert all(v in ("read", "write") for v in job["permissions"].values())
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"])
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, workflow.name
