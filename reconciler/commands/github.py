@@ -27,7 +27,9 @@ app = typer.Typer(
     "Uses GITHUB_TOKEN, GITHUB_API_URL, GITHUB_REPOSITORY and GITHUB_EVENT_PATH.",
     no_args_is_help=True,
 )
-PR = typer.Option(None, "--pr", help="Pull request number (default: from GITHUB_EVENT_PATH).")
+PR = typer.Option(
+    None, "--pr", metavar="N", help="Pull request number (default: from GITHUB_EVENT_PATH)."
+)
 AUTHOR = typer.Option(
     DEFAULT_BOT,
     "--author",
@@ -233,7 +235,7 @@ def allow_from_labels(pr: str | None = PR) -> None:
 @app.command("issue")
 def issue(
     label: str = typer.Option(..., "--label", help="The one issue with this label is updated."),
-    title: str = typer.Option(..., "--title"),
+    title: str = typer.Option(..., "--title", help="Its title (replaces the open one's)."),
     body_file: Path | None = typer.Option(
         None, "--body-file", help="Its body; when missing or empty, --fallback is used."
     ),
