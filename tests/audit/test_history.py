@@ -365,7 +365,7 @@ def test_receipts_from_real_applies(repo: Path) -> None:
 
 def test_approvers_from_the_github_api(repo: Path) -> None:
     with github_standin() as (url, state):
-        state.tokens = {"t0ken-value"}
+        state.tokens = {"t0ken-value": {"pull-requests": "read"}}
         state.reviews[6] = [
             {"user": {"login": "carol"}, "state": "CHANGES_REQUESTED"},
             {"user": {"login": "dave"}, "state": "APPROVED"},
