@@ -6,7 +6,7 @@ No I/O, no clock, no git: the time and the removal dates come in ``PlanContext``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,57 +110,92 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
 
     # ---- users: pair, then compare -----------------------------------------------------
     users = list(state.users)
-    keys = [
-        {
-            "externalId": [u.externalId] if u.externalId else [],
-            "userName": [u.userName.casefold()],
-            "emails": [e.value.casefold() for e in u.emails],
-        }
-        for u in users
-    ]
-    pairing = pair(keys, list(live.users), tenant.matching.users, user_key_values, _label_user)
+
+    def user_keys(i: int, key: str) -> Sequence[str]:
+        u = users[i]
+        if key == "externalId":
+            return (u.externalId,) if u.externalId else ()
+        if key == "userName":
+            return (u.userName.casefold(),)
+        if key == "emails":
+            return [e.value.casefold() for e in u.emails]
+        return ()
+
+    pairing = pair(
+        len(users),
+        user_keys,
+        live.users,
+        tenant.matching.users,
+        user_key_values,
+        _label_user,
+        lambda i: f"user {users[i].userName!r}",
+    )
     for i, message in pairing.errors:
         b.error(
-            message,
+            f"user {users[i].userName!r}: {message}",
             "give the objects distinct keys, or fix the tenant",
             users[i].userName,
             "ambiguous-match",
         )
-    for i, (r, _) in pairing.pairs.items():
+    for i, r in pairing.pairs.items():
         b.ids[users[i].userName.casefold()] = str(r["id"])
     live_by_id = {str(r["id"]): r for r in live.users}
+    failed = {i for i, _ in pairing.errors}
 
     for i, user in enumerate(users):
         if not _targeted(user.userName, ctx.targets):
             continue
         matched = pairing.pairs.get(i)
         acc = access.get(user.userName.casefold())
-        managed = scimmap.desired_user(user, state, acc, b.ids, active=user.active)
+        values = scimmap.desired_values(user, state, acc, b.ids, active=user.active)
         if matched is None:
-            if any(e[0] == i for e in pairing.errors):
+            if i in failed:
                 continue
-            _create_user(b, user, managed, acc)
-        else:
+            _create_user(b, user, scimmap.managed(values), acc)
+        elif not scimmap.same_as_live(values, matched):
             _compare_user(
-                b, user, managed, acc, matched[0], matched[1], user.userName.casefold() in protected
+                b,
+                user,
+                scimmap.managed(values),
+                acc,
+                matched,
+                pairing.matched_by[i],
+                user.userName.casefold() in protected,
             )
 
-    if not partial:
-        for r in pairing.unmatched_live:
+    for r in pairing.unmatched_live:
+        # A partial plan handles a live user only when it is targeted (e.g. one just removed
+        # from git, to suspend it now).
+        if not partial or _targeted(str(r.get("userName") or r.get("id")), ctx.targets):
             _unmanaged_user(b, r, protected)
 
     # ---- groups -----------------------------------------------------------------------
     groups = list(state.groups)
-    gkeys = [
-        {
-            "externalId": [g.externalId] if g.externalId else [],
-            "displayName": [g.displayName.casefold()],
-        }
-        for g in groups
-    ]
-    gpair = pair(gkeys, list(live.groups), tenant.matching.groups, group_key_values, _label_group)
+
+    def group_keys(i: int, key: str) -> Sequence[str]:
+        g = groups[i]
+        if key == "externalId":
+            return (g.externalId,) if g.externalId else ()
+        if key == "displayName":
+            return (g.displayName.casefold(),)
+        return ()
+
+    gpair = pair(
+        len(groups),
+        group_keys,
+        live.groups,
+        tenant.matching.groups,
+        group_key_values,
+        _label_group,
+        lambda i: f"group {groups[i].displayName!r}",
+    )
     for i, message in gpair.errors:
-        b.error(message, "give the groups distinct keys", groups[i].displayName, "ambiguous-match")
+        b.error(
+            f"group {groups[i].displayName!r}: {message}",
+            "give the groups distinct keys, or fix the tenant",
+            groups[i].displayName,
+            "ambiguous-match",
+        )
     managed_ids = set(b.ids.values())
     for i, g in enumerate(groups):
         members = state.members.get(g.displayName.casefold(), frozenset())
@@ -201,7 +236,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             live_members: set[str] = set()
             gid, version = None, None
         else:
-            r, how = matched_g
+            r, how = matched_g, gpair.matched_by[i]
             gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
             _compare_group(b, g, r, how)
             live_members = {
@@ -211,11 +246,29 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             b, g.displayName, gid, version, members, live_members, managed_ids, live_by_id, partial
         )
 
-    if not partial:
-        for r in gpair.unmatched_live:
+    for r in gpair.unmatched_live:
+        if not partial or _targeted(str(r.get("displayName") or r.get("id")), ctx.targets):
             _unmanaged_group(b, r)
+    if partial:
+        _check_targets(b)
 
     return _finish(b, partial)
+
+
+def _check_targets(b: _Builder) -> None:
+    """A target that names nothing is a typo, not an empty plan: say so."""
+    known = {u.userName.casefold() for u in b.state.users}
+    known |= {g.displayName.casefold() for g in b.state.groups}
+    known |= {str(r.get("userName", "")).casefold() for r in b.live.users}
+    known |= {str(r.get("displayName", "")).casefold() for r in b.live.groups}
+    for t in b.ctx.targets:
+        if t.casefold() not in known:
+            b.warn(
+                f"target {t!r} names no user or group in desired-state or in the tenant",
+                "targets are userNames or group displayNames; check the spelling",
+                t,
+                "target",
+            )
 
 
 def _check_schemas(b: _Builder) -> None:
@@ -296,11 +349,12 @@ def _compare_user(
     changed: list[scimmap.Managed] = []
     fields: list[FieldChange] = []
     for m in managed.values():
-        before = scimmap.live_value(r, m.path)
-        if m.norm(before) != m.key:
+        if m.differs(r):
             changed.append(m)
             fields.append(
-                FieldChange(path=m.path, before=before, after=m.value, sensitive=m.sensitive)
+                FieldChange(
+                    path=m.path, before=m.spec.live(r), after=m.value, sensitive=m.sensitive
+                )
             )
     if not changed:
         return
@@ -429,7 +483,9 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
     )
     if removal is not None:
         since = (
-            f"removed from desired-state in {removal.commit[:10] or 'git'} on {removal.when.date()}"
+            f"removed from desired-state in {removal.commit[:10]} on {removal.when.date()}"
+            if removal.commit
+            else "removed from desired-state (not committed yet)"
         )
         grace = tenant.lifecycle.grace_seconds
         due = grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace
@@ -649,6 +705,25 @@ def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
         )
 
 
+def _live_grants(users: tuple[dict[str, Any], ...]) -> int:
+    """How many grant values the tenant holds (user × value), the base of the lost_grants
+    gate's relative limit. Counted without normalising: a 100,000-user tenant is counted in
+    one pass."""
+    ext = scimmap.ACCESS_EXT
+    n = 0
+    for u in users:
+        for name in ("entitlements", "roles"):
+            v = u.get(name)
+            if v:
+                n += len(v) if isinstance(v, list) else 1
+        access = u.get(ext)
+        if access and isinstance(access, dict):
+            for v in access.values():
+                if v not in (None, "", []):
+                    n += len(v) if isinstance(v, list) else 1
+    return n
+
+
 def _finish(b: _Builder, partial: bool) -> Plan:
     order = {stage: n for n, stage in enumerate(STAGES)}
     changes = sorted(
@@ -665,15 +740,12 @@ def _finish(b: _Builder, partial: bool) -> Plan:
             loses=tuple(sorted(b.loses.get((grant, value), ()), key=str.casefold)),
         )
         for grant, value in sorted(set(b.gains) | set(b.loses))
+        if b.gains.get((grant, value)) or b.loses.get((grant, value))
     )
     url = b.ctx.url or b.state.tenant.url
     sensitive = tuple(sorted(scimmap.attribute_path(a) for a in b.state.attributes if a.sensitive))
     memberships = sum(len(g.get("members") or []) for g in b.live.groups)
-    grants = sum(
-        len(_grant_values(scimmap.live_value(u, path)))
-        for u in b.live.users
-        for path in GRANT_PATHS
-    )
+    grants = _live_grants(b.live.users)
     return Plan(
         etag=b.live.capabilities.etag,
         patch=b.live.capabilities.patch,
