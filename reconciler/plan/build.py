@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired.models import CORE_USER, OwnershipMode, User
+from reconciler.desired.models import CORE_USER, OwnershipMode, ProtectedSelector, User
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
 from reconciler.plan import scimmap
@@ -105,7 +105,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
     tenant = state.tenant
     _check_schemas(b)
-    protected = {p.casefold() for p in tenant.protected}
+    protected = _Protection(tenant.protected)
     partial = bool(ctx.targets)
 
     # ---- users: pair, then compare -----------------------------------------------------
@@ -160,7 +160,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
                 acc,
                 matched,
                 pairing.matched_by[i],
-                user.userName.casefold() in protected,
+                protected,
             )
 
     for r in pairing.unmatched_live:
@@ -271,6 +271,62 @@ def _check_targets(b: _Builder) -> None:
             )
 
 
+class _Protection:
+    """Whether an account is protected: by userName, or by a CEL selector over the live
+    account (compiled once; evaluated only for an account a change would suspend, delete,
+    rename or strip). A selector that cannot be evaluated protects: failing closed."""
+
+    def __init__(self, entries: Sequence[str | ProtectedSelector]) -> None:
+        self.names = {e.casefold() for e in entries if isinstance(e, str)}
+        selectors = [e.selector for e in entries if isinstance(e, ProtectedSelector)]
+        self.programs = []
+        if selectors:
+            import cel
+
+            self.programs = [cel.compile(s) for s in selectors]
+
+    def __call__(self, name: str, live: Mapping[str, Any]) -> bool:
+        if name.casefold() in self.names:
+            return True
+        if not self.programs:
+            return False
+        import cel
+
+        ctx = cel.Context({"user": _live_subject(live)})
+        for program in self.programs:
+            try:
+                if program.execute(ctx) is True:
+                    return True
+            except (KeyError, TypeError, ValueError, RuntimeError):
+                return True
+        return False
+
+
+def _live_subject(r: Mapping[str, Any]) -> dict[str, Any]:
+    def values(key: str) -> list[str]:
+        items = r.get(key)
+        if not isinstance(items, list):
+            return []
+        return [str(x.get("value")) if isinstance(x, dict) else str(x) for x in items]
+
+    def text(key: str) -> str:
+        v = r.get(key)
+        return "" if v is None else str(v)
+
+    active = r.get("active")
+    return {
+        "userName": text("userName"),
+        "externalId": text("externalId"),
+        "displayName": text("displayName"),
+        "title": text("title"),
+        "userType": text("userType"),
+        "active": not (active is False or str(active).lower() == "false"),
+        "emails": values("emails"),
+        "roles": values("roles"),
+        "entitlements": values("entitlements"),
+    }
+
+
 def _check_schemas(b: _Builder) -> None:
     """A custom attribute whose schema the tenant does not declare is a plan error: writing
     it would fail for every user at apply time."""
@@ -344,7 +400,7 @@ def _compare_user(
     acc: EffectiveAccess | None,
     r: dict[str, Any],
     how: str,
-    protected: bool,
+    protected: _Protection,
 ) -> None:
     changed: list[scimmap.Managed] = []
     fields: list[FieldChange] = []
@@ -384,7 +440,7 @@ def _compare_user(
         )
     else:
         action, reason = "update", _update_reason(changed, acc)
-    if protected and (renamed or _strips(changed, r)):
+    if (renamed or _strips(changed, r)) and protected(user.userName, r):
         b.error(
             f"protected account {user.userName!r} would be "
             + ("renamed" if renamed else "stripped of access"),
@@ -447,11 +503,11 @@ def _update_reason(changed: list[scimmap.Managed], acc: EffectiveAccess | None) 
     return f"attributes differ from desired-state ({names})"
 
 
-def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: set[str]) -> None:
+def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: _Protection) -> None:
     before = len(b.changes)
     _unmanaged_user_changes(b, r)
     name = str(r.get("userName") or r.get("id"))
-    if name.casefold() in protected and len(b.changes) > before:
+    if len(b.changes) > before and protected(name, r):
         attempted = b.changes[before:]
         del b.changes[before:]
         for c in attempted:

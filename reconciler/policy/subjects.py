@@ -37,7 +37,7 @@ def tenant_subject(t: Tenant) -> dict[str, Any]:
         "url": t.url,
         "profile": str(t.profile),
         "verified_domains": list(t.verified_domains),
-        "protected": list(t.protected),
+        "protected": [p for p in t.protected if isinstance(p, str)],
     }
 
 

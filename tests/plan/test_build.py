@@ -475,3 +475,42 @@ def test_fast_path_agrees_with_the_field_level_compare() -> None:
             live[path] = value
         differs = any(m.differs(live) for m in scimmap.managed(values).values())
         assert scimmap.same_as_live(values, live) is not differs, (path, value)
+
+
+@pytest.mark.parametrize(
+    ("selector", "protected"),
+    [
+        ('"super-admin" in user.roles', True),
+        ('user.userType == "service"', False),
+        ('user.entitlements.exists(e, e.startsWith("Res"))', True),
+        ("user.nope == 1", True),  # cannot be evaluated: fails closed, protected
+    ],
+)
+def test_protected_by_selector_over_the_live_account(selector: str, protected: bool) -> None:
+    tenant = (
+        "url: https://scim.example/v2\nownership: {users: delete}\n"
+        f"protected:\n  - selector: '{selector}'\n"
+    )
+    s = state(ALICE, tenant=tenant)
+    root = live_user(
+        "root@x.example",
+        roles=[{"value": "super-admin", "primary": True}],
+        entitlements=[{"value": "Resolve"}],
+    )
+    p = plan(s, [live_user("alice@x.example", externalId="1", title="Engineer"), root])
+    if protected:
+        assert p.changes == () and p.blocked
+        assert p.diagnostics[0].message.startswith("protected account 'root@x.example' would")
+    else:
+        assert [c.action for c in p.changes] == ["delete"] and not p.blocked
+
+
+def test_a_broken_protected_selector_is_a_validation_error() -> None:
+    files = {
+        ROOT / "tenant.yaml": b"url: https://scim.example/v2\nprotected:\n"
+        b"  - admin@x.example\n  - selector: 'user.title =='\n  - selector: 'usr.x == 1'\n"
+    }
+    result = load_files(ROOT, files)
+    assert not result.ok
+    got = [(d.line, d.message.split(":")[0]) for d in result.diagnostics]
+    assert got == [(4, "protected selector"), (5, "protected selector uses unknown variable 'usr'")]
