@@ -562,7 +562,10 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
             return
         if active:
             until = ""
-            if grace is not None:
+            if not b.live.capabilities.can_delete_users:
+                if grace is not None or tenant.lifecycle.removed_users == "delete":
+                    until = "; this tenant does not delete users by sync: it stays suspended"
+            elif grace is not None:
                 until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
             b.changes.append(_suspend(name, since + until, base))
             _record_access(b, name, r, None)

@@ -246,6 +246,10 @@ def test_lifecycle_grace_period(
     assert [c.action for c in p.changes] == expected
     for c in p.changes:
         assert c.reason.startswith("removed from desired-state in abc1234def on 2026-06-21")
+        # Never a promise the tenant cannot keep.
+        assert ("deleted after" in c.reason) is (
+            can_delete and c.action == "suspend" and "21d" in lifecycle
+        )
 
 
 @pytest.mark.parametrize(
