@@ -142,8 +142,9 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     live_by_id = {str(r["id"]): r for r in live.users}
     failed = {i for i, _ in pairing.errors}
 
+    targets = ctx.targets
     for i, user in enumerate(users):
-        if not _targeted(user.userName, ctx.targets):
+        if targets and not _targeted(user.userName, targets):
             continue
         matched = pairing.pairs.get(i)
         acc = access.get(user.userName.casefold())
@@ -668,20 +669,24 @@ def _members(
     partial: bool,
 ) -> None:
     by_name = b.state.user_by_name
-    add_names: list[str] = []
-    add_values: list[dict[str, Any]] = []
+    ids = b.ids
+    group_targeted = not partial or _targeted(group, b.ctx.targets)
+    adds: list[tuple[str, str, str | None]] = []
     wanted_ids: set[str] = set()
-    for cf in sorted(desired):
-        name = by_name[cf].userName if cf in by_name else cf
-        if partial and not _targeted(name, b.ctx.targets) and not _targeted(group, b.ctx.targets):
+    for cf in desired:
+        uid = ids.get(cf)
+        if uid is not None and uid in live_ids:
+            wanted_ids.add(uid)  # a member already: nothing to do
             continue
-        uid = b.ids.get(cf)
+        name = by_name[cf].userName if cf in by_name else cf
+        if not group_targeted and not _targeted(name, b.ctx.targets):
+            continue
         if uid is not None:
             wanted_ids.add(uid)
-            if uid in live_ids:
-                continue
-        add_names.append(name)
-        add_values.append({"value": uid if uid else {scimmap.USER_REF: name}})
+        adds.append((cf, name, uid))
+    adds.sort()
+    add_names = [name for _, name, _ in adds]
+    add_values = [{"value": uid if uid else {scimmap.USER_REF: name}} for _, name, uid in adds]
     if add_names:
         b.changes.append(
             Change(

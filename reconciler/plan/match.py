@@ -73,6 +73,17 @@ def pair(
             index = indexes.get(k)
             if index is None:
                 index = indexes[k] = index_live(live, k, extract)
+            if len(wanted) == 1:  # the common case, without a dict of candidates
+                found = index.get(wanted[0])
+                if found is None:
+                    continue
+                if not isinstance(found, _Dups):
+                    rid = str(found.get("id"))
+                    if rid not in claimed:
+                        claimed[rid] = i
+                        result.pairs[i] = found
+                        result.matched_by[i] = k
+                        break
             candidates: dict[str, Resource] = {}
             for v in wanted:
                 found = index.get(v)

@@ -11,6 +11,7 @@ normalised (case-insensitive where SCIM says so, multi-valued as sets) before co
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,7 +95,8 @@ class Spec:
         self.path = path
         self.norm = norm
         self.sensitive = sensitive
-        self.head, self.sub = _split(path)
+        head, self.sub = _split(path)
+        self.head = sys.intern(head)  # one object per name: compared by identity
 
     def live(self, resource: Mapping[str, Any]) -> Any:
         value = resource.get(self.head)
@@ -280,11 +282,18 @@ def same_as_live(values: list[Pair], resource: Mapping[str, Any]) -> bool:
     The plan's hot path: most users are unchanged, so values are first compared as they are
     (equal values of one type normalise alike) and normalised only when they differ."""
     get = resource.get
+    head: str | None = None
+    parent: Mapping[str, Any] = {}
     for spec, value in values:
-        live = get(spec.head)
         sub = spec.sub
-        if sub is not None:
-            live = live.get(sub) if isinstance(live, dict) else None
+        if sub is None:
+            live = get(spec.head)
+        else:
+            if spec.head is not head:  # extension attributes come together: one lookup
+                head = spec.head
+                found = get(head)
+                parent = found if isinstance(found, dict) else {}
+            live = parent.get(sub)
         if type(live) is type(value) and live == value:
             continue
         norm = spec.norm
