@@ -313,6 +313,7 @@ def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) ->
             names=budget.names,
             errors=errors,
             warnings=warnings,
+            warnings_total=sum(d.severity != "error" for d in plan.diagnostics),
             warnings_open=len(warnings) <= 10,
             sections=sections,
             omitted=omitted,

@@ -278,6 +278,7 @@ def test_comment_limit_is_met_by_summarising_never_by_cutting() -> None:
     # What blocks the plan is never cut, and every cut is said out loud.
     assert "the one error that blocks" in md
     assert "diagnostics are not listed" in md and "rows of the access table" in md
+    assert "<b>Warnings</b> (3000, " in md  # the heading counts them all
     assert md.rstrip().endswith("**Blocked**: fix the errors above.")
     # Nothing cut mid-structure: balanced blocks, whole table rows and list items.
     assert md.count("<details") == md.count("</details>") and md.count("```") % 2 == 0
