@@ -1,7 +1,8 @@
-"""A progress bar on a TTY, nothing otherwise (CI logs stay clean)."""
+"""A progress bar on a TTY, nothing otherwise or in CI (CI logs stay clean)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -9,7 +10,8 @@ from rich.progress import Progress
 
 
 def progress_bar(label: str) -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
+    # CI runners that allocate a terminal still set CI=true; their logs keep no bars either.
+    if not sys.stderr.isatty() or os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         return None
     bar = Progress(transient=True)
     task = bar.add_task(label, total=None)

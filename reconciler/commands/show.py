@@ -32,7 +32,9 @@ def read_plan(path: Path) -> Plan:
 
 def run(
     plan_file: Path = typer.Argument(..., help="A plan written by `reconciler plan --out`."),
-    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
+    fmt: Format = typer.Option(
+        Format.text, "--format", "-f", help="text, markdown (a PR comment), json or github."
+    ),
 ) -> None:
-    """Show a saved plan in text, markdown (a PR comment) or JSON."""
+    """Show a saved plan in text, markdown (a PR comment), JSON or GitHub annotations."""
     echo_plan(read_plan(plan_file), fmt)

@@ -17,8 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -189,6 +191,47 @@ class MinHolders(Model):
     min: int = Field(ge=1)
 
 
+_MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+
+class ProtectedSelector(Model):
+    """Accounts protected for what they are, not by name: a CEL expression over the live
+    account, e.g. ``user.userType == "service"`` or ``"super-admin" in user.roles``. It sees
+    ``user.userName``, ``externalId``, ``displayName``, ``title``, ``userType``, ``active``,
+    and the values of ``emails``, ``roles`` and ``entitlements`` (lists of strings)."""
+
+    selector: NonEmpty
+
+    @field_validator("selector")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        import cel  # only when a selector is written
+
+        try:
+            program = cel.compile(v)
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).split("\n", 1)[0].replace(" | ", " ")
+            first = first.replace("Failed to parse expression", "CEL syntax error in")
+            raise ValueError(
+                f'protected selector: {first} | fix the expression, e.g. user.userType == "service"'
+            ) from None
+        bound = set(_MACRO_VAR.findall(v))
+        unknown = [x for x in program.variables() if x != "user" and x not in bound]
+        if unknown:
+            raise ValueError(
+                f"protected selector uses unknown variable {unknown[0]!r} | a selector sees "
+                "only user (the live account), e.g. user.userName"
+            )
+        return v
+
+
+# A userName, or {selector: …}: told apart by shape, so an error names one of them only.
+Protected = Annotated[
+    Annotated[NonEmpty, Tag("userName")] | Annotated[ProtectedSelector, Tag("selector")],
+    Discriminator(lambda v: "userName" if isinstance(v, str) else "selector"),
+]
+
+
 class Tenant(Model):
     """``tenant.yaml``: where the tenant is and how the reconciler treats it."""
 
@@ -201,8 +244,10 @@ class Tenant(Model):
     ownership: Ownership = Ownership()
     lifecycle: Lifecycle = Lifecycle()
     safety: Safety = Safety()
-    protected: list[NonEmpty] = Field(
-        default_factory=list, description="userNames never suspended, deleted or stripped."
+    protected: list[Protected] = Field(
+        default_factory=list,
+        description="Accounts never suspended, deleted, renamed or stripped of grants: "
+        "userNames, or {selector: CEL over the live account}.",
     )
     min_holders: list[MinHolders] = Field(
         default_factory=list, description="Grants that must keep at least N holders."

@@ -15,24 +15,34 @@ import git
 
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Rule
+from reconciler.errors import UsageError
 from reconciler.plan.build import Removal
 
 _REMOVED = re.compile(r"^-\s*-?\s*userName:\s*['\"]?([^'\"\s#]+)")
 
 
-def removal_dates(directory: Path, present: set[str]) -> dict[str, Removal]:
-    """Casefolded userName → its removal, for names not in ``present`` (casefolded)."""
+def removal_dates(
+    directory: Path, present: set[str], now: dt.datetime | None = None
+) -> dict[str, Removal]:
+    """Casefolded userName → its removal, for names not in ``present`` (casefolded).
+
+    A removal not committed yet (the working tree or the index against HEAD) counts as made
+    ``now`` with no commit, so a plan looks the same before and after the commit."""
     try:
         repo = git.Repo(directory, search_parent_directories=True)
         rel = directory.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve())
-        out = repo.git.log(
-            "--format=%x00%H %ct", "-p", "--unified=0", "--no-color", "--", str(rel) or "."
-        )
+        path = str(rel) or "."
+        out = repo.git.log("--format=%x00%H %ct", "-p", "--unified=0", "--no-color", "--", path)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return {}
+    try:
+        pending = repo.git.diff("HEAD", "-p", "--unified=0", "--no-color", "--", path)
+    except git.GitCommandError:
+        pending = ""
+    now = now or dt.datetime.now(dt.UTC)
     found: dict[str, Removal] = {}
-    sha, when = "", dt.datetime.fromtimestamp(0, dt.UTC)
-    for line in out.splitlines():
+    sha, when = "", now
+    for line in (pending + "\n" + out).splitlines():
         if line.startswith("\x00"):
             sha, _, ts = line[1:].partition(" ")
             when = dt.datetime.fromtimestamp(int(ts), dt.UTC)
@@ -53,21 +63,34 @@ def head_commit(directory: Path) -> str | None:
 
 
 def rule_changes(directory: Path, base: str | None, current: tuple[Rule, ...]) -> tuple[str, ...]:
-    """Names of rules added, removed or changed since ``base`` (a git revision)."""
+    """Names of rules added, removed or changed since ``base`` (a git revision).
+
+    A ``base`` that cannot be read is a usage error, never "no rule changed": a typo must not
+    switch the rule_changes gate off."""
     if not base:
         return ()
     try:
         repo = git.Repo(directory, search_parent_directories=True)
         top = Path(repo.working_tree_dir or ".").resolve()
         rel = directory.resolve().relative_to(top)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError) as exc:
+        raise UsageError(
+            f"--base {base!r}: {directory} is not in a git repository",
+            "run the plan inside the repository, or leave out --base",
+        ) from exc
+    try:
+        repo.git.rev_parse("--verify", "--quiet", f"{base}^{{commit}}")
         names = repo.git.ls_tree("-r", "--name-only", base, "--", str(rel)).splitlines()
         contents = {
             top / name: repo.git.show(f"{base}:{name}").encode()
             for name in names
             if name.endswith((".yaml", ".yml"))
         }
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
-        return ()
+    except git.GitCommandError as exc:
+        raise UsageError(
+            f"--base {base!r} is not a revision of this repository",
+            "name a branch, tag or commit, e.g. --base origin/main (fetch it first in CI)",
+        ) from exc
     old = load_files(directory.resolve(), contents).state
     before = {r.name: r for r in (old.rules if old else ())}
     after = {r.name: r for r in current}

@@ -6,11 +6,11 @@ No I/O, no clock, no git: the time and the removal dates come in ``PlanContext``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired.models import CORE_USER, OwnershipMode, User
+from reconciler.desired.models import CORE_USER, OwnershipMode, ProtectedSelector, User
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
 from reconciler.plan import scimmap
@@ -105,62 +105,98 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
     tenant = state.tenant
     _check_schemas(b)
-    protected = {p.casefold() for p in tenant.protected}
+    protected = _Protection(tenant.protected)
     partial = bool(ctx.targets)
 
     # ---- users: pair, then compare -----------------------------------------------------
     users = list(state.users)
-    keys = [
-        {
-            "externalId": [u.externalId] if u.externalId else [],
-            "userName": [u.userName.casefold()],
-            "emails": [e.value.casefold() for e in u.emails],
-        }
-        for u in users
-    ]
-    pairing = pair(keys, list(live.users), tenant.matching.users, user_key_values, _label_user)
+
+    def user_keys(i: int, key: str) -> Sequence[str]:
+        u = users[i]
+        if key == "externalId":
+            return (u.externalId,) if u.externalId else ()
+        if key == "userName":
+            return (u.userName.casefold(),)
+        if key == "emails":
+            return [e.value.casefold() for e in u.emails]
+        return ()
+
+    pairing = pair(
+        len(users),
+        user_keys,
+        live.users,
+        tenant.matching.users,
+        user_key_values,
+        _label_user,
+        lambda i: f"user {users[i].userName!r}",
+    )
     for i, message in pairing.errors:
         b.error(
-            message,
+            f"user {users[i].userName!r}: {message}",
             "give the objects distinct keys, or fix the tenant",
             users[i].userName,
             "ambiguous-match",
         )
-    for i, (r, _) in pairing.pairs.items():
+    for i, r in pairing.pairs.items():
         b.ids[users[i].userName.casefold()] = str(r["id"])
     live_by_id = {str(r["id"]): r for r in live.users}
+    failed = {i for i, _ in pairing.errors}
 
+    targets = ctx.targets
     for i, user in enumerate(users):
-        if not _targeted(user.userName, ctx.targets):
+        if targets and not _targeted(user.userName, targets):
             continue
         matched = pairing.pairs.get(i)
         acc = access.get(user.userName.casefold())
-        managed = scimmap.desired_user(user, state, acc, b.ids, active=user.active)
+        values = scimmap.desired_values(user, state, acc, b.ids, active=user.active)
         if matched is None:
-            if any(e[0] == i for e in pairing.errors):
+            if i in failed:
                 continue
-            _create_user(b, user, managed, acc)
-        else:
+            _create_user(b, user, scimmap.managed(values), acc)
+        elif not scimmap.same_as_live(values, matched):
             _compare_user(
-                b, user, managed, acc, matched[0], matched[1], user.userName.casefold() in protected
+                b,
+                user,
+                scimmap.managed(values),
+                acc,
+                matched,
+                pairing.matched_by[i],
+                protected,
             )
 
-    if not partial:
-        for r in pairing.unmatched_live:
+    for r in pairing.unmatched_live:
+        # A partial plan handles a live user only when it is targeted (e.g. one just removed
+        # from git, to suspend it now).
+        if not partial or _targeted(str(r.get("userName") or r.get("id")), ctx.targets):
             _unmanaged_user(b, r, protected)
 
     # ---- groups -----------------------------------------------------------------------
     groups = list(state.groups)
-    gkeys = [
-        {
-            "externalId": [g.externalId] if g.externalId else [],
-            "displayName": [g.displayName.casefold()],
-        }
-        for g in groups
-    ]
-    gpair = pair(gkeys, list(live.groups), tenant.matching.groups, group_key_values, _label_group)
+
+    def group_keys(i: int, key: str) -> Sequence[str]:
+        g = groups[i]
+        if key == "externalId":
+            return (g.externalId,) if g.externalId else ()
+        if key == "displayName":
+            return (g.displayName.casefold(),)
+        return ()
+
+    gpair = pair(
+        len(groups),
+        group_keys,
+        live.groups,
+        tenant.matching.groups,
+        group_key_values,
+        _label_group,
+        lambda i: f"group {groups[i].displayName!r}",
+    )
     for i, message in gpair.errors:
-        b.error(message, "give the groups distinct keys", groups[i].displayName, "ambiguous-match")
+        b.error(
+            f"group {groups[i].displayName!r}: {message}",
+            "give the groups distinct keys, or fix the tenant",
+            groups[i].displayName,
+            "ambiguous-match",
+        )
     managed_ids = set(b.ids.values())
     for i, g in enumerate(groups):
         members = state.members.get(g.displayName.casefold(), frozenset())
@@ -201,7 +237,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             live_members: set[str] = set()
             gid, version = None, None
         else:
-            r, how = matched_g
+            r, how = matched_g, gpair.matched_by[i]
             gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
             _compare_group(b, g, r, how)
             live_members = {
@@ -211,11 +247,85 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             b, g.displayName, gid, version, members, live_members, managed_ids, live_by_id, partial
         )
 
-    if not partial:
-        for r in gpair.unmatched_live:
+    for r in gpair.unmatched_live:
+        if not partial or _targeted(str(r.get("displayName") or r.get("id")), ctx.targets):
             _unmanaged_group(b, r)
+    if partial:
+        _check_targets(b)
 
     return _finish(b, partial)
+
+
+def _check_targets(b: _Builder) -> None:
+    """A target that names nothing is a typo, not an empty plan: say so."""
+    known = {u.userName.casefold() for u in b.state.users}
+    known |= {g.displayName.casefold() for g in b.state.groups}
+    known |= {str(r.get("userName", "")).casefold() for r in b.live.users}
+    known |= {str(r.get("displayName", "")).casefold() for r in b.live.groups}
+    for t in b.ctx.targets:
+        if t.casefold() not in known:
+            b.warn(
+                f"target {t!r} names no user or group in desired-state or in the tenant",
+                "targets are userNames or group displayNames; check the spelling",
+                t,
+                "target",
+            )
+
+
+class _Protection:
+    """Whether an account is protected: by userName, or by a CEL selector over the live
+    account (compiled once; evaluated only for an account a change would suspend, delete,
+    rename or strip). A selector that cannot be evaluated protects: failing closed."""
+
+    def __init__(self, entries: Sequence[str | ProtectedSelector]) -> None:
+        self.names = {e.casefold() for e in entries if isinstance(e, str)}
+        selectors = [e.selector for e in entries if isinstance(e, ProtectedSelector)]
+        self.programs = []
+        if selectors:
+            import cel
+
+            self.programs = [cel.compile(s) for s in selectors]
+
+    def __call__(self, name: str, live: Mapping[str, Any]) -> bool:
+        if name.casefold() in self.names:
+            return True
+        if not self.programs:
+            return False
+        import cel
+
+        ctx = cel.Context({"user": _live_subject(live)})
+        for program in self.programs:
+            try:
+                if program.execute(ctx) is True:
+                    return True
+            except (KeyError, TypeError, ValueError, RuntimeError):
+                return True
+        return False
+
+
+def _live_subject(r: Mapping[str, Any]) -> dict[str, Any]:
+    def values(key: str) -> list[str]:
+        items = r.get(key)
+        if not isinstance(items, list):
+            return []
+        return [str(x.get("value")) if isinstance(x, dict) else str(x) for x in items]
+
+    def text(key: str) -> str:
+        v = r.get(key)
+        return "" if v is None else str(v)
+
+    active = r.get("active")
+    return {
+        "userName": text("userName"),
+        "externalId": text("externalId"),
+        "displayName": text("displayName"),
+        "title": text("title"),
+        "userType": text("userType"),
+        "active": not (active is False or str(active).lower() == "false"),
+        "emails": values("emails"),
+        "roles": values("roles"),
+        "entitlements": values("entitlements"),
+    }
 
 
 def _check_schemas(b: _Builder) -> None:
@@ -291,16 +401,17 @@ def _compare_user(
     acc: EffectiveAccess | None,
     r: dict[str, Any],
     how: str,
-    protected: bool,
+    protected: _Protection,
 ) -> None:
     changed: list[scimmap.Managed] = []
     fields: list[FieldChange] = []
     for m in managed.values():
-        before = scimmap.live_value(r, m.path)
-        if m.norm(before) != m.key:
+        if m.differs(r):
             changed.append(m)
             fields.append(
-                FieldChange(path=m.path, before=before, after=m.value, sensitive=m.sensitive)
+                FieldChange(
+                    path=m.path, before=m.spec.live(r), after=m.value, sensitive=m.sensitive
+                )
             )
     if not changed:
         return
@@ -330,7 +441,7 @@ def _compare_user(
         )
     else:
         action, reason = "update", _update_reason(changed, acc)
-    if protected and (renamed or _strips(changed, r)):
+    if (renamed or _strips(changed, r)) and protected(user.userName, r):
         b.error(
             f"protected account {user.userName!r} would be "
             + ("renamed" if renamed else "stripped of access"),
@@ -393,11 +504,11 @@ def _update_reason(changed: list[scimmap.Managed], acc: EffectiveAccess | None) 
     return f"attributes differ from desired-state ({names})"
 
 
-def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: set[str]) -> None:
+def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: _Protection) -> None:
     before = len(b.changes)
     _unmanaged_user_changes(b, r)
     name = str(r.get("userName") or r.get("id"))
-    if name.casefold() in protected and len(b.changes) > before:
+    if len(b.changes) > before and protected(name, r):
         attempted = b.changes[before:]
         del b.changes[before:]
         for c in attempted:
@@ -429,7 +540,9 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
     )
     if removal is not None:
         since = (
-            f"removed from desired-state in {removal.commit[:10] or 'git'} on {removal.when.date()}"
+            f"removed from desired-state in {removal.commit[:10]} on {removal.when.date()}"
+            if removal.commit
+            else "removed from desired-state (not committed yet)"
         )
         grace = tenant.lifecycle.grace_seconds
         due = grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace
@@ -450,7 +563,10 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
             return
         if active:
             until = ""
-            if grace is not None:
+            if not b.live.capabilities.can_delete_users:
+                if grace is not None or tenant.lifecycle.removed_users == "delete":
+                    until = "; this tenant does not delete users by sync: it stays suspended"
+            elif grace is not None:
                 until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
             b.changes.append(_suspend(name, since + until, base))
             _record_access(b, name, r, None)
@@ -553,20 +669,24 @@ def _members(
     partial: bool,
 ) -> None:
     by_name = b.state.user_by_name
-    add_names: list[str] = []
-    add_values: list[dict[str, Any]] = []
+    ids = b.ids
+    group_targeted = not partial or _targeted(group, b.ctx.targets)
+    adds: list[tuple[str, str, str | None]] = []
     wanted_ids: set[str] = set()
-    for cf in sorted(desired):
-        name = by_name[cf].userName if cf in by_name else cf
-        if partial and not _targeted(name, b.ctx.targets) and not _targeted(group, b.ctx.targets):
+    for cf in desired:
+        uid = ids.get(cf)
+        if uid is not None and uid in live_ids:
+            wanted_ids.add(uid)  # a member already: nothing to do
             continue
-        uid = b.ids.get(cf)
+        name = by_name[cf].userName if cf in by_name else cf
+        if not group_targeted and not _targeted(name, b.ctx.targets):
+            continue
         if uid is not None:
             wanted_ids.add(uid)
-            if uid in live_ids:
-                continue
-        add_names.append(name)
-        add_values.append({"value": uid if uid else {scimmap.USER_REF: name}})
+        adds.append((cf, name, uid))
+    adds.sort()
+    add_names = [name for _, name, _ in adds]
+    add_values = [{"value": uid if uid else {scimmap.USER_REF: name}} for _, name, uid in adds]
     if add_names:
         b.changes.append(
             Change(
@@ -649,6 +769,25 @@ def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
         )
 
 
+def _live_grants(users: tuple[dict[str, Any], ...]) -> int:
+    """How many grant values the tenant holds (user × value), the base of the lost_grants
+    gate's relative limit. Counted without normalising: a 100,000-user tenant is counted in
+    one pass."""
+    ext = scimmap.ACCESS_EXT
+    n = 0
+    for u in users:
+        for name in ("entitlements", "roles"):
+            v = u.get(name)
+            if v:
+                n += len(v) if isinstance(v, list) else 1
+        access = u.get(ext)
+        if access and isinstance(access, dict):
+            for v in access.values():
+                if v not in (None, "", []):
+                    n += len(v) if isinstance(v, list) else 1
+    return n
+
+
 def _finish(b: _Builder, partial: bool) -> Plan:
     order = {stage: n for n, stage in enumerate(STAGES)}
     changes = sorted(
@@ -665,15 +804,12 @@ def _finish(b: _Builder, partial: bool) -> Plan:
             loses=tuple(sorted(b.loses.get((grant, value), ()), key=str.casefold)),
         )
         for grant, value in sorted(set(b.gains) | set(b.loses))
+        if b.gains.get((grant, value)) or b.loses.get((grant, value))
     )
     url = b.ctx.url or b.state.tenant.url
     sensitive = tuple(sorted(scimmap.attribute_path(a) for a in b.state.attributes if a.sensitive))
     memberships = sum(len(g.get("members") or []) for g in b.live.groups)
-    grants = sum(
-        len(_grant_values(scimmap.live_value(u, path)))
-        for u in b.live.users
-        for path in GRANT_PATHS
-    )
+    grants = _live_grants(b.live.users)
     return Plan(
         etag=b.live.capabilities.etag,
         patch=b.live.capabilities.patch,

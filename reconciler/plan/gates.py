@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from reconciler.desired.models import Limit, Safety, Tenant
+from reconciler.desired.models import Limit, MinHolders, Safety, Tenant
 from reconciler.errors import UsageError
 from reconciler.plan.model import Allowance, Plan, PlanDiagnostic
 from reconciler.plan.rules import EffectiveAccess
@@ -56,7 +57,17 @@ def losses(
     removed = [
         f"{m} from {c.key}" for c in plan.changes if c.action == "remove_member" for m in c.members
     ]
-    lost = [f"{who}: {a.grant} {a.value}" for a in plan.access for who in a.loses]
+    # Lost grants listed per user: "alice (products GoTo Meeting, GoTo Webinar; role admin)".
+    by_user: dict[str, dict[str, list[str]]] = {}
+    count = 0
+    for a in plan.access:
+        for who in a.loses:
+            by_user.setdefault(who, {}).setdefault(a.grant, []).append(a.value)
+            count += 1
+    lost = [
+        f"{who} ({'; '.join(g + ' ' + ', '.join(vs) for g, vs in grants.items())})"
+        for who, grants in sorted(by_user.items(), key=lambda kv: kv[0].casefold())
+    ]
     return {
         "deletions": Loss(
             len(deleted), plan.live_users + plan.live_groups, tuple(deleted), "deleted"
@@ -65,7 +76,12 @@ def losses(
         "membership_removals": Loss(
             len(removed), live_members, tuple(removed), "removed from groups"
         ),
-        "lost_grants": Loss(len(lost), live_grants, tuple(lost), "lost"),
+        "lost_grants": Loss(
+            count,
+            live_grants,
+            tuple(lost),
+            f"lost by {len(lost)} user{'s' if len(lost) != 1 else ''}",
+        ),
         "rule_changes": Loss(len(rule_changes), rules, rule_changes, "changed"),
     }
 
@@ -100,12 +116,13 @@ def check_gates(
             f" and {len(loss.who) - 20} more" if len(loss.who) > 20 else ""
         )
         if loss.count <= allowed:
-            used.append(Allowance(gate=gate, up_to=allowed))
+            up_to: int | Literal["all"] = "all" if allowed >= ALL else allowed
+            used.append(Allowance(gate=gate, up_to=up_to, count=loss.count, limit=over))
             diags.append(
                 PlanDiagnostic(
                     severity="warning",
                     message=f"safety gate {gate}: {loss.count} {loss.what} ({over}), allowed "
-                    f"deliberately up to {'all' if allowed >= ALL else allowed}: {shown}",
+                    f"deliberately up to {up_to}: {shown}",
                     code="gate-allowed",
                     subject=gate,
                 )
@@ -130,11 +147,13 @@ def check_min_holders(
 ) -> list[PlanDiagnostic]:
     """Holders counted on the state after the plan: the desired users that stay active."""
     out = []
+    held: dict[int, dict[str, object]] = {}  # as_dict once per shared access object
     for rule in tenant.min_holders:
         holders = [
             user
             for user, acc in access.items()
-            if active.get(user, True) and _holds(acc, rule.grant, rule.value)
+            if active.get(user, True)
+            and _holds(held.get(id(acc)) or held.setdefault(id(acc), acc.as_dict()), rule)
         ]
         if len(holders) < rule.min:
             out.append(
@@ -150,7 +169,6 @@ def check_min_holders(
     return out
 
 
-def _holds(acc: EffectiveAccess, grant: str, value: str) -> bool:
-    d = acc.as_dict()
-    held = d.get(grant)
-    return value in held if isinstance(held, list) else held == value
+def _holds(grants: Mapping[str, object], rule: MinHolders) -> bool:
+    held = grants.get(rule.grant)
+    return rule.value in held if isinstance(held, list) else held == rule.value

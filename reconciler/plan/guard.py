@@ -28,7 +28,12 @@ def guard(
 ) -> Plan:
     diags: list[PlanDiagnostic] = list(plan.diagnostics)
     if policies is not None:
-        grants = {user: acc.as_dict() for user, acc in access.items()}
+        # Users of one access signature share one EffectiveAccess: one dict for all of them.
+        shared: dict[int, dict[str, object]] = {}
+        grants = {
+            user: shared.get(id(acc)) or shared.setdefault(id(acc), acc.as_dict())
+            for user, acc in access.items()
+        }
         violations = evaluate_state(policies, state, grants, rule_matches(access))
         violations += evaluate_plan(policies, plan, tenant_subject(state.tenant))
         diags += [
@@ -44,9 +49,9 @@ def guard(
     measured = losses(plan, rule_changes, len(state.rules), plan.live_grants, plan.live_memberships)
     gate_diags, allowances = check_gates(plan, state.tenant.safety, allow or {}, measured)
     diags += gate_diags
-    if not plan.partial:
-        active = {u.userName.casefold(): u.active for u in state.users}
-        diags += check_min_holders(state.tenant, access, active)
+    # Also for a partial plan: applying targets one by one must not strip the last holders.
+    active = {u.userName.casefold(): u.active for u in state.users}
+    diags += check_min_holders(state.tenant, access, active)
     return plan.model_copy(
         update={
             "diagnostics": tuple(diags),

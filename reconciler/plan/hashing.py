@@ -1,11 +1,18 @@
 """The plan hash: SHA-256 over a canonical form of the changes only.
 
-No timestamps, no diagnostics, no rendering, no reasons: the same intent always hashes the
-same, so the merge workflow can refuse a plan that differs from the one reviewed. A reason is
-an explanation, not an intent, and it names commits ("removed from desired-state in abc123 on
-2024-05-01"): a squash or rebase merge rewrites those commits, and the reviewed plan must still
-match the merged one. What the tenant is asked to do (action, object, its live version, fields,
-body, operations, members) is all hashed.
+No timestamps, no diagnostics, no rendering: the same intent always hashes the same, so the
+merge workflow can refuse a plan that differs from the one reviewed. Two parts of a change are
+left out because they are not intent:
+
+- its ``reason``: an explanation that names commits ("removed from desired-state in abc123 on
+  2024-05-01"); a squash or rebase merge rewrites those, and the reviewed plan must still match
+  the merged one;
+- its live ``version``: apply's stale check, which on many tenants moves when nothing managed
+  changed (a login, a sync) or is a timestamp itself.
+
+What the tenant is asked to do (action, object, fields before and after, body, operations,
+members) is all hashed: a managed value changed in the tenant since the review changes a
+"before" and therefore the hash.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
     canonical = json.dumps(
         {
             "tenant": tenant_url,
-            "changes": [c.model_dump(mode="json", exclude={"reason"}) for c in changes],
+            "changes": [
+                c.model_dump(mode="json", exclude={"reason", "version"}) for c in changes
+            ],
         },
         sort_keys=True,
         separators=(",", ":"),

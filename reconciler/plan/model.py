@@ -101,8 +101,13 @@ class PlanDiagnostic(Frozen):
 
 
 class Allowance(Frozen):
+    """A safety gate allowed deliberately (``--allow suspensions=8``; ``"all"``: any number)."""
+
     gate: str
-    up_to: int
+    up_to: int | Literal["all"]
+    # How many the plan would do, over the gate's limit.
+    count: int = 0
+    limit: str = ""
 
 
 class Plan(Frozen):

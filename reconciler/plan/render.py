@@ -33,9 +33,11 @@ ACTION_COLOR = {"+": "green", "-": "red", "~": "yellow", "±": "yellow"}
 
 
 def use_color(stream: Any = None) -> bool:
-    """Colour on a TTY unless NO_COLOR is set (https://no-color.org)."""
+    """Colour on a TTY unless NO_COLOR is set to a non-empty value (https://no-color.org)."""
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
 
 
 @functools.cache
@@ -55,13 +57,13 @@ def _env() -> jinja2.Environment:
     env.filters["code"] = lambda s: str(s).replace("`", "ˋ")
     env.filters["fence"] = fence
     env.filters["names"] = names
-    env.filters["mdnames"] = lambda xs: md(names(xs)) if xs else ""
+    env.filters["mdnames"] = lambda xs, limit=NAMES_SHOWN: md(names(xs, limit)) if xs else ""
     return env
 
 
 def md(text: Any) -> str:
     """User text made inert in markdown: no HTML, no tables broken, no @mentions, no code."""
-    s = html.escape(str(text), quote=False)
+    s = html.escape(str(text), quote=False).replace("\\", "\\\\")
     s = s.replace("|", "\\|").replace("`", "\\`").replace("\n", " ").replace("\r", " ")
     s = s.replace("@", "@\u2060")  # a word joiner: shown the same, never a mention
     for ch in "*_[]#~":
@@ -74,22 +76,34 @@ def fence(text: Any) -> str:
     return str(text).replace("```", "ˋˋˋ").replace("\n", " ").replace("\r", " ")
 
 
-def names(xs: Any) -> str:
+def names(xs: Any, limit: int = NAMES_SHOWN) -> str:
     xs = list(xs)
-    shown = ", ".join(xs[:NAMES_SHOWN])
-    if len(xs) > NAMES_SHOWN:
-        shown += f" and {len(xs) - NAMES_SHOWN} more"
+    shown = ", ".join(xs[:limit])
+    if len(xs) > limit:
+        shown += f" and {len(xs) - limit} more" if shown else f"{len(xs)} in all"
     return shown
 
 
-def _value(v: Any) -> str:
+def _value(v: Any, detailed: bool = False) -> str:
+    """A value for people: multi-valued attributes as their values. ``detailed`` also shows
+    each item's type and primary flag (used when the values alone look the same)."""
     if isinstance(v, dict) and set(v) == {"value"}:
         v = v["value"]
     if isinstance(v, list) and v and all(isinstance(x, dict) and "value" in x for x in v):
+        if detailed:
+            return "[" + ", ".join(_item(x) for x in v) + "]"
         v = [x["value"] for x in v]
     if isinstance(v, dict) and "$user" in v:
         return f"(user {v['$user']})"
     return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def _item(x: dict[str, Any]) -> str:
+    flags = [str(x["type"])] if x.get("type") else []
+    if x.get("primary") is True or str(x.get("primary")).lower() == "true":
+        flags.append("primary")
+    text = json.dumps(x["value"], ensure_ascii=False, default=str)
+    return f"{text} ({', '.join(flags)})" if flags else text
 
 
 @dataclass
@@ -117,6 +131,8 @@ def _view(c: Change, colors: dict[str, str], sensitive: set[str], detail: bool) 
         masked = f.sensitive or f.path in sensitive
         before = MASK if masked and f.before is not None else _value(f.before)
         after = MASK if masked and f.after is not None else _value(f.after)
+        if before == after and not masked:  # e.g. only the primary email changed
+            before, after = _value(f.before, detailed=True), _value(f.after, detailed=True)
         if c.action == "create":
             fields.append(_FieldView("+", f.path, after))
         elif f.after is None:
@@ -145,11 +161,24 @@ def summary_line(plan: Plan) -> str:
         "reactivate": "to reactivate",
         "suspend": "to suspend",
         "delete": "to delete",
-        "add_member": "membership additions",
-        "remove_member": "membership removals",
+        "add_member": "membership addition",
+        "remove_member": "membership removal",
     }
-    parts = [f"{n} {words[a]}" for a, n in plan.summary.items()]
+    parts = [
+        f"{n} {words[a]}" + ("s" if n != 1 and a.endswith("_member") else "")
+        for a, n in plan.summary.items()
+    ]
     return ", ".join(parts) if parts else "no changes"
+
+
+def allowance_line(plan: Plan) -> str:
+    """``suspensions: 8 (over limit 5), allowed up to 8; …`` or ``""``."""
+    return "; ".join(
+        f"{a.gate}: {a.count} ({a.limit}), allowed up to {a.up_to}"
+        if a.count
+        else f"{a.gate}, allowed up to {a.up_to}"
+        for a in plan.allowances
+    )
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -165,6 +194,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             changes=[_view(c, colors, sensitive, True) for c in plan.changes],
             diagnostics=plan.diagnostics,
             summary_line=summary_line(plan),
+            allowed=allowance_line(plan),
         )
     )
 
@@ -180,32 +210,53 @@ def _headline(plan: Plan) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Budget:
+    """How much of a plan a markdown rendering lists (``None``: all of it)."""
+
+    detail: bool = True
+    changes: int | None = None  # per section
+    diagnostics: int | None = None
+    access: int | None = None  # rows of the who-gains/who-loses table
+    names: int = NAMES_SHOWN  # per table cell
+
+
+# Tried in order until the comment fits: details go first, then long lists are cut to a
+# count, each cut said out loud. The last step lists nothing but always fits.
+_BUDGETS = (
+    _Budget(),
+    _Budget(detail=False),
+    _Budget(detail=False, changes=200, diagnostics=200),
+    _Budget(detail=False, changes=50, diagnostics=50, access=200, names=10),
+    _Budget(detail=False, changes=10, diagnostics=20, access=50, names=5),
+    _Budget(detail=False, changes=0, diagnostics=10, access=20, names=3),
+    _Budget(detail=False, changes=0, diagnostics=0, access=0, names=0),
+)
+
+
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, artifact: str = "") -> str:
-    """A PR comment of at most ``limit`` characters. When the full plan does not fit, details
-    are dropped first, then changes beyond a count per section, each cut said out loud."""
+    """A PR comment of at most ``limit`` characters. When the full plan does not fit, it is
+    summarised: field-level details are dropped first, then changes, diagnostics and access
+    rows beyond a count, each cut said out loud with a pointer to the full artifact. Tables,
+    lists and code blocks are never cut in the middle."""
     pointer = artifact or "the plan artifact (reconciler show plan.json)"
     sensitive = set(plan.sensitive_paths)
-    steps = ((True, None), (False, None), (False, 200), (False, 50), (False, 10), (False, 0))
-    for detail, per_section in steps:
-        text = _markdown(plan, sensitive, detail, per_section, pointer)
+    for budget in _BUDGETS:
+        text = _markdown(plan, sensitive, budget, pointer)
         if len(text) <= limit:
             return text
-    # Even the summary alone is too long (a huge access table): keep the head only.
-    head = _markdown(plan, sensitive, False, 0, pointer, access=False)
-    return head[:limit]
+    # Only a limit far below a comment's gets here: the hash, the verdict and the pointer.
+    verdict = "blocked" if plan.blocked else summary_line(plan)
+    return (
+        f"{PLAN_HASH_MARKER.format(plan.plan_hash)}\n"
+        f"Reconciler plan {plan.plan_hash[:12]}: {verdict}. The full plan is in {pointer}.\n"
+    )[:limit]
 
 
-def _markdown(
-    plan: Plan,
-    sensitive: set[str],
-    detail: bool,
-    per_section: int | None,
-    pointer: str,
-    *,
-    access: bool = True,
-) -> str:
+def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) -> str:
     sections = []
-    omitted_total = 0
+    notes = []
+    omitted_changes = 0
     objects = ("create", "update", "rename", "adopt", "reactivate", "suspend", "delete")
     members = ("add_member", "remove_member")
     for rtype, title, kind in (
@@ -214,36 +265,61 @@ def _markdown(
         ("Group", "Memberships", members),
     ):
         chosen = [c for c in plan.changes if c.resource_type == rtype and c.action in kind]
-        shown = chosen if per_section is None else chosen[:per_section]
-        omitted_total += len(chosen) - len(shown)
-        if shown:
+        shown = chosen if budget.changes is None else chosen[: budget.changes]
+        omitted_changes += len(chosen) - len(shown)
+        if chosen:
             sections.append(
                 {
                     "title": title,
                     "count": len(chosen),
                     "open": len(plan.changes) <= 20,
-                    "changes": [_view(c, NO_ANSI, sensitive, detail) for c in shown],
+                    "changes": [_view(c, NO_ANSI, sensitive, budget.detail) for c in shown],
+                    "omitted": len(chosen) - len(shown),
                 }
             )
-    notes = []
-    if not detail and plan.changes:
-        notes.append("field-level details are left out to fit a comment")
-    if omitted_total:
-        notes.append(f"{omitted_total} changes are not listed")
+    if not budget.detail and plan.changes:
+        notes.append("field-level details are left out")
+    if omitted_changes:
+        notes.append(f"{omitted_changes} of {len(plan.changes)} changes are not listed")
+    # Errors before warnings, so a cut never hides what blocks the plan.
+    ordered = sorted(plan.diagnostics, key=lambda d: d.severity != "error")
+    diagnostics = ordered if budget.diagnostics is None else ordered[: budget.diagnostics]
+    if len(diagnostics) < len(ordered):
+        rest = ordered[len(diagnostics) :]
+        cut = sum(d.severity == "error" for d in rest)
+        notes.append(
+            f"{len(rest)} of {len(ordered)} diagnostics are not listed "
+            f"({cut} errors, {len(rest) - cut} warnings)"
+        )
+    access = plan.access if budget.access is None else plan.access[: budget.access]
+    if len(access) < len(plan.access):
+        notes.append(
+            f"{len(plan.access) - len(access)} of {len(plan.access)} rows of the access table "
+            "are not listed"
+        )
     omitted = ""
     if notes:
-        omitted = f"Summarised: {'; '.join(notes)}. The full plan is in {pointer}."
+        omitted = f"Summarised to fit a comment: {'; '.join(notes)}. The full plan is in {pointer}."
+    errors = [d for d in diagnostics if d.severity == "error"]
+    warnings = [d for d in diagnostics if d.severity != "error"]
     return (
         _env()
         .get_template("plan.md.j2")
         .render(
             plan=plan,
             headline=_headline(plan),
-            access=plan.access if access else (),
-            diagnostics=plan.diagnostics,
+            access=access,
+            access_omitted=len(plan.access) - len(access),
+            names=budget.names,
+            errors=errors,
+            warnings=warnings,
+            warnings_total=sum(d.severity != "error" for d in plan.diagnostics),
+            warnings_open=len(warnings) <= 10,
             sections=sections,
             omitted=omitted,
             summary_line=summary_line(plan),
+            allowed=allowance_line(plan),
+            targets=names(plan.targets, max(budget.names, 3)),
         )
     )
 

@@ -26,11 +26,21 @@ Progress = Callable[[int, int], None]
 def tenant_url(state: DesiredState, override: str | None) -> str:
     url = override or os.environ.get(ENV_URL) or state.tenant.url
     if url != state.tenant.url:
+        source = "--tenant" if override else ENV_URL
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            # Never echo it: the URL carries a secret.
+            raise UsageError(
+                f"the tenant URL given by {source} carries credentials (user:password@); "
+                "it was not used",
+                "remove them from the URL and set auth: in tenant.yaml (token_env or "
+                "client_secret_env); rotate the secret if it was shared",
+            )
         try:
             Tenant(url=url)
         except ValueError as exc:
             raise UsageError(
-                f"not a tenant URL: {url!r}", "write an http(s):// SCIM base URL or local:<path>"
+                f"not a tenant URL: {url!r} (from {source})",
+                "write an http(s):// SCIM base URL or local:<path>",
             ) from exc
     return url
 
@@ -115,7 +125,9 @@ def make_plan(
     targets: tuple[str, ...] = (),
     now: dt.datetime | None = None,
     guardrails: Guardrails | None = None,
+    changed_rules: tuple[str, ...] | None = None,
 ) -> Plan:
+    """``changed_rules``: the rules changed since ``guardrails.base``, when already known."""
     from reconciler.gitops.removals import head_commit, removal_dates, rule_changes
     from reconciler.plan.guard import guard
     from reconciler.plan.rules import evaluate
@@ -123,10 +135,11 @@ def make_plan(
 
     g = guardrails or Guardrails()
     present = {u.userName.casefold() for u in state.users}
+    now = now or dt.datetime.now(dt.UTC)
     ctx = PlanContext(
-        now=now or dt.datetime.now(dt.UTC),
+        now=now,
         commit=head_commit(state.root),
-        removed=removal_dates(state.root, present),
+        removed=removal_dates(state.root, present, now),
         targets=targets,
         url=url,
     )
@@ -141,7 +154,11 @@ def make_plan(
         evaluate(state),
         policies=policies,
         allow=allowances(g.allow),
-        rule_changes=rule_changes(state.root, g.base, state.rules),
+        rule_changes=(
+            changed_rules
+            if changed_rules is not None
+            else rule_changes(state.root, g.base, state.rules)
+        ),
     )
 
 
@@ -153,9 +170,16 @@ def plan_directory(
     progress: Progress | None = None,
     guardrails: Guardrails | None = None,
 ) -> tuple[Plan, DesiredState]:
+    from reconciler.gitops.removals import rule_changes
+
+    g = guardrails or Guardrails()
     loaded = load_state(directory)
     url = tenant_url(loaded.state, tenant)
-    allowances((guardrails or Guardrails()).allow)  # bad --allow fails before any request
+    # Bad --allow or --base fail before any request.
+    allowances(g.allow)
+    changed = rule_changes(loaded.state.root, g.base, loaded.state.rules)
     live = asyncio.run(read_tenant(loaded.state, url, progress))
-    plan = make_plan(loaded.state, live, url=url, targets=targets, guardrails=guardrails)
+    plan = make_plan(
+        loaded.state, live, url=url, targets=targets, guardrails=g, changed_rules=changed
+    )
     return plan, loaded.state

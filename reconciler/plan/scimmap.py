@@ -11,8 +11,8 @@ normalised (case-insensitive where SCIM says so, multi-valued as sets) before co
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, Attribute, User
@@ -62,7 +62,7 @@ def _typed_list(v: Any) -> Any:
     if not v:
         return None
     return frozenset(
-        (str(x.get("value", "")).casefold(), str(x.get("type") or ""), bool(x.get("primary")))
+        (str(x.get("value", "")).casefold(), str(x.get("type") or ""), _bool(x.get("primary")))
         for x in v
         if isinstance(x, dict)
     )
@@ -72,7 +72,7 @@ def _roles(v: Any) -> Any:
     if not v:
         return None
     return frozenset(
-        (str(x.get("value", "")), bool(x.get("primary"))) for x in v if isinstance(x, dict)
+        (str(x.get("value", "")), _bool(x.get("primary"))) for x in v if isinstance(x, dict)
     )
 
 
@@ -85,19 +85,69 @@ def _ref(v: Any) -> Any:
     return _s(v)
 
 
-@dataclass(frozen=True)
+class Spec:
+    """How one managed attribute is found in a live resource and compared: its path, split
+    once into the top-level name and the sub-attribute (or extension attribute)."""
+
+    __slots__ = ("head", "norm", "path", "sensitive", "sub")
+
+    def __init__(self, path: str, norm: Norm, sensitive: bool = False) -> None:
+        self.path = path
+        self.norm = norm
+        self.sensitive = sensitive
+        head, self.sub = _split(path)
+        self.head = sys.intern(head)  # one object per name: compared by identity
+
+    def live(self, resource: Mapping[str, Any]) -> Any:
+        value = resource.get(self.head)
+        if self.sub is None:
+            return value
+        return value.get(self.sub) if isinstance(value, dict) else None
+
+
+_UNSET: Any = object()
+
+
 class Managed:
-    """One managed attribute of a desired user: the value to write and how to compare."""
+    """One managed attribute of a desired user: the value to write and how to compare.
 
-    path: str
-    value: Any
-    norm: Norm
-    sensitive: bool = False
-    key: Any = field(init=False, compare=False)
+    Built for every desired user on every plan, so it is small: the compare key is computed
+    only when a live value is not already equal to the value to write."""
 
-    def __post_init__(self) -> None:
-        # The compare key is computed once: grant attributes are shared by many users.
-        object.__setattr__(self, "key", self.norm(self.value))
+    __slots__ = ("_key", "spec", "value")
+
+    def __init__(self, spec: Spec, value: Any) -> None:
+        self.spec = spec
+        self.value = value
+        self._key = _UNSET
+
+    @property
+    def path(self) -> str:
+        return self.spec.path
+
+    @property
+    def norm(self) -> Norm:
+        return self.spec.norm
+
+    @property
+    def sensitive(self) -> bool:
+        return self.spec.sensitive
+
+    @property
+    def key(self) -> Any:
+        if self._key is _UNSET:
+            self._key = self.spec.norm(self.value)
+        return self._key
+
+    def differs(self, resource: Mapping[str, Any]) -> bool:
+        """Whether the live resource's value differs from this one after normalising."""
+        before = self.spec.live(resource)
+        value = self.value
+        # Equal values of one type normalise alike: most users are unchanged, and this spares
+        # normalising both sides for them.
+        if type(before) is type(value) and before == value:
+            return False
+        return bool(self.spec.norm(before) != self.key)
 
 
 @functools.cache
@@ -134,14 +184,80 @@ def _attr_norm(attr: Attribute) -> Norm:
     return _s if attr.case_exact else _ci
 
 
-def _attr_write(attr: Attribute, value: Any) -> Any:
-    if value is None:
-        return None
-    if attr.multi_valued:
-        return list(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+def _attr_writer(attr: Attribute) -> Write | None:
+    """How a custom attribute's YAML value is written to SCIM (None: as it is)."""
+    return list if attr.multi_valued else None
+
+
+_USER_NAME = Spec("userName", _ci)
+_ACTIVE = Spec("active", _active)
+_EXTERNAL_ID = Spec("externalId", _s)
+_SIMPLE = tuple((name, Spec(name, _s)) for name in SIMPLE)
+_NAME = tuple((part, Spec(f"name.{part}", _s)) for part in (*NAME_PARTS, "formatted"))
+_EMAILS = Spec("emails", _typed_list)
+_PHONES = Spec("phoneNumbers", _typed_list)
+_MANAGER = Spec(f"{ENTERPRISE_USER}:manager", _ref)
+
+
+Pair = tuple[Spec, Any]
+
+
+def desired_values(
+    user: User,
+    state: DesiredState,
+    access: EffectiveAccess | None,
+    ids: Mapping[str, str],
+    *,
+    active: bool = True,
+) -> list[Pair]:
+    """Each managed attribute of ``user`` with the value to write. ``ids`` maps casefolded
+    userNames to live ids (for the manager); an unknown manager becomes a ``{"$user": …}``
+    placeholder for apply."""
+    out: list[Pair] = [(_USER_NAME, user.userName), (_ACTIVE, active)]
+    add = out.append
+    if user.externalId is not None:
+        add((_EXTERNAL_ID, user.externalId))
+    for name, spec in _SIMPLE:
+        value = getattr(user, name)
+        if value is not None:
+            add((spec, value))
+    if user.name is not None:
+        for part, spec in _NAME:
+            value = getattr(user.name, part)
+            if value is not None:
+                add((spec, value))
+    if user.emails:
+        add(
+            (
+                _EMAILS,
+                [{"value": e.value, "type": e.type, "primary": e.primary} for e in user.emails],
+            )
+        )
+    if user.phoneNumbers:
+        add(
+            (
+                _PHONES,
+                [
+                    {"value": p.value, "type": p.type, "primary": p.primary}
+                    for p in user.phoneNumbers
+                ],
+            )
+        )
+    if user.manager is not None:
+        mid = ids.get(user.manager.casefold())
+        add((_MANAGER, {"value": mid if mid else {USER_REF: user.manager}}))
+    values = user.attributes
+    for name, spec, write in _attribute_specs(state.attributes):
+        value = values.get(name)
+        if value is not None:
+            if write is not None:
+                value = write(value)
+            elif type(value) is not str and hasattr(value, "isoformat"):
+                value = value.isoformat()  # a date or dateTime from YAML
+        add((spec, value))
+    if state.rules:
+        out += _grant_values(access)
+    return out
 
 
 def desired_user(
@@ -152,84 +268,87 @@ def desired_user(
     *,
     active: bool = True,
 ) -> dict[str, Managed]:
-    """The managed attributes of ``user``. ``ids`` maps casefolded userNames to live ids (for
-    the manager); an unknown manager becomes a ``{"$user": …}`` placeholder for apply."""
-    out: dict[str, Managed] = {}
+    """The managed attributes of ``user`` by path (see :func:`desired_values`)."""
+    return managed(desired_values(user, state, access, ids, active=active))
 
-    def put(path: str, value: Any, norm: Norm, sensitive: bool = False) -> None:
-        out[path] = Managed(path, value, norm, sensitive)
 
-    put("userName", user.userName, _ci)
-    put("active", active, _active)
-    if user.externalId is not None:
-        put("externalId", user.externalId, _s)
-    for name in SIMPLE:
-        value = getattr(user, name)
-        if value is not None:
-            put(name, value, _s)
-    if user.name is not None:
-        for part in (*NAME_PARTS, "formatted"):
-            value = getattr(user.name, part)
-            if value is not None:
-                put(f"name.{part}", value, _s)
-    if user.emails:
-        put("emails", [e.model_dump() for e in user.emails], _typed_list)
-    if user.phoneNumbers:
-        put("phoneNumbers", [p.model_dump() for p in user.phoneNumbers], _typed_list)
-    if user.manager is not None:
-        mid = ids.get(user.manager.casefold())
-        put(
-            f"{ENTERPRISE_USER}:manager",
-            {"value": mid if mid else {USER_REF: user.manager}},
-            _ref,
-        )
-    for attr, path, norm in _attribute_specs(state.attributes):
-        value = user.attributes.get(attr.name)
-        put(path, _attr_write(attr, value), norm, attr.sensitive)
-    if state.rules:
-        out.update(_grant_managed(access))
-    return out
+def managed(values: list[Pair]) -> dict[str, Managed]:
+    return {spec.path: Managed(spec, value) for spec, value in values}
 
+
+def same_as_live(values: list[Pair], resource: Mapping[str, Any]) -> bool:
+    """Whether every managed value equals the live one after normalising.
+
+    The plan's hot path: most users are unchanged, so values are first compared as they are
+    (equal values of one type normalise alike) and normalised only when they differ."""
+    get = resource.get
+    head: str | None = None
+    parent: Mapping[str, Any] = {}
+    for spec, value in values:
+        sub = spec.sub
+        if sub is None:
+            live = get(spec.head)
+        else:
+            if spec.head is not head:  # extension attributes come together: one lookup
+                head = spec.head
+                found = get(head)
+                parent = found if isinstance(found, dict) else {}
+            live = parent.get(sub)
+        if type(live) is type(value) and live == value:
+            continue
+        norm = spec.norm
+        if norm(live) != norm(value):
+            return False
+    return True
+
+
+_ENTITLEMENTS = Spec("entitlements", _multi)
+_ROLES = Spec("roles", _roles)
+_USER_GROUP = Spec(f"{ACCESS_EXT}:userGroup", _s)
+_SETTINGS = Spec(f"{ACCESS_EXT}:settingsTemplate", _s)
+_DEVICE_GROUPS = Spec(f"{ACCESS_EXT}:deviceGroups", _multi)
 
 # Users share their EffectiveAccess object with every user of the same groups (rules.py), so
 # the grant attributes are built once per access object. Entries keep the object alive, so an
 # id is never reused for another while cached.
-_GRANTS: dict[int, tuple[object, dict[str, Managed]]] = {}
+_GRANTS: dict[int, tuple[object, list[Pair]]] = {}
 
 
-def _grant_managed(access: EffectiveAccess | None) -> dict[str, Managed]:
+def _grant_values(access: EffectiveAccess | None) -> list[Pair]:
     cached = _GRANTS.get(id(access))
     if cached is not None and cached[0] is access:
         return cached[1]
-    out: dict[str, Managed] = {}
-
-    def put(path: str, value: Any, norm: Norm) -> None:
-        out[path] = Managed(path, value, norm)
-
     grants = access.as_dict() if access else {}
     entitlements = sorted({*grants.get("products", []), *grants.get("entitlements", [])})
-    put("entitlements", [{"value": v} for v in entitlements] or None, _multi)
     role = grants.get("role") or ""
     roles = [{"value": role, "primary": True}] if role else []
     roles += [{"value": r} for r in grants.get("roles", []) if r != role]
-    put("roles", roles or None, _roles)
-    put(f"{ACCESS_EXT}:userGroup", grants.get("userGroup") or None, _s)
-    put(f"{ACCESS_EXT}:settingsTemplate", grants.get("settingsTemplate") or None, _s)
-    put(f"{ACCESS_EXT}:deviceGroups", grants.get("deviceGroups") or None, _multi)
+    out: list[Pair] = [
+        (_ENTITLEMENTS, [{"value": v} for v in entitlements] or None),
+        (_ROLES, roles or None),
+        (_USER_GROUP, grants.get("userGroup") or None),
+        (_SETTINGS, grants.get("settingsTemplate") or None),
+        (_DEVICE_GROUPS, grants.get("deviceGroups") or None),
+    ]
     if len(_GRANTS) > 100_000:
         _GRANTS.clear()
     _GRANTS[id(access)] = (access, out)
     return out
 
 
-_SPECS: dict[int, tuple[object, list[tuple[Attribute, str, Norm]]]] = {}
+Write = Callable[[Any], Any]
+_SPECS: dict[int, tuple[object, list[tuple[str, Spec, Write | None]]]] = {}
 
 
-def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[Attribute, str, Norm]]:
+def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[str, Spec, Write | None]]:
+    """(name, spec, how to write a value or None) of each custom attribute, built once."""
     cached = _SPECS.get(id(attributes))
     if cached is not None and cached[0] is attributes:
         return cached[1]
-    specs = [(a, attribute_path(a), _attr_norm(a)) for a in attributes]
+    specs = [
+        (a.name, Spec(attribute_path(a), _attr_norm(a), a.sensitive), _attr_writer(a))
+        for a in attributes
+    ]
     _SPECS.clear()
     _SPECS[id(attributes)] = (attributes, specs)
     return specs

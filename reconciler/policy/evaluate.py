@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,13 @@ import cel
 
 from reconciler.desired.state import DesiredState, Source
 from reconciler.policy.loader import CompiledPolicy, PolicySet
-from reconciler.policy.subjects import group_subject, rule_subject, tenant_subject, user_subject
+from reconciler.policy.subjects import (
+    group_names,
+    group_subject,
+    rule_subject,
+    tenant_subject,
+    user_subject,
+)
 
 # CEL's string extensions that cel-rust lacks and policies commonly need.
 FUNCTIONS = {
@@ -45,6 +52,54 @@ def _render(p: CompiledPolicy, ctx: cel.Context) -> str:
     return text or p.policy.description or f"violates {p.policy.name}"
 
 
+# Which fields of a subject the policies read: None for all of them, else field → None (all
+# of it) or the set of its keys that are read (``user.attributes.costCenter``).
+Fields = dict[str, set[str] | None] | None
+_FIELD = re.compile(r"\s*\.\s*([A-Za-z_]\w*)")
+_WHOLE = frozenset({"size", "exists", "exists_one", "all", "map", "filter"})
+
+
+def fields_used(sources: Iterable[str], variable: str) -> Fields:
+    """The fields of ``variable`` that CEL ``sources`` read. Any use this cannot follow
+    (``user`` passed whole, ``user.attributes["x"]``) keeps the whole value."""
+    text = "\n".join(sources)
+    out: dict[str, set[str] | None] = {}
+    for m in re.finditer(rf"\b{re.escape(variable)}\b", text):
+        field = _FIELD.match(text, m.end())
+        if field is None:
+            return None  # the subject used whole
+        name = field.group(1)
+        sub = _FIELD.match(text, field.end())
+        if sub is None or sub.group(1) in _WHOLE:
+            out[name] = None
+        else:
+            keys = out.setdefault(name, set())
+            if keys is not None:
+                keys.add(sub.group(1))
+    return out
+
+
+def _pruned(data: dict[str, Any], fields: Fields) -> dict[str, Any]:
+    if fields is None:
+        return data
+    out: dict[str, Any] = {}
+    for name, keys in fields.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if keys is not None and isinstance(value, dict):
+            value = {k: value[k] for k in keys if k in value}
+        out[name] = value
+    return out
+
+
+def _cel_of(policies: list[CompiledPolicy]) -> list[str]:
+    """The CEL of the policies: expressions and message placeholders."""
+    return [p.policy.expression for p in policies] + [
+        part.source for p in policies for part in p.message_parts if not isinstance(part, str)
+    ]
+
+
 def evaluate(
     policies: list[CompiledPolicy],
     subjects: Iterable[tuple[str, dict[str, Any], Source | None]],
@@ -53,13 +108,19 @@ def evaluate(
 ) -> list[Violation]:
     """Run every policy over every subject ``(key, data, source)``. An expression that cannot
     be evaluated for a subject (a missing field, a type mismatch) counts as a violation: a
-    guardrail that silently passes on bad data is no guardrail."""
+    guardrail that silently passes on bad data is no guardrail.
+
+    Converting data to CEL costs more than evaluating a compiled expression (about a
+    microsecond a string), so one context a subject serves every policy, and it holds only
+    the fields the policies read."""
     out: list[Violation] = []
     if not policies:
         return out
+    sources = _cel_of(policies)
+    fields = fields_used(sources, variable)
+    tenant = _pruned(tenant, fields_used(sources, "tenant"))
     for key, data, source in subjects:
-        # One context a subject: converting the data to CEL once serves every policy.
-        ctx = cel.Context({variable: data, "tenant": tenant}, functions=FUNCTIONS)
+        ctx = cel.Context({variable: _pruned(data, fields), "tenant": tenant}, functions=FUNCTIONS)
         for p in policies:
             try:
                 ok = p.program.execute(ctx)
@@ -93,12 +154,21 @@ def evaluate_state(
 ) -> list[Violation]:
     """User, group and rule policies over a desired state. ``grants`` maps a casefolded
     userName to its effective grants; ``rule_matches`` a rule name to how many users it
-    matches (both from rule evaluation)."""
+    matches. Both come from rule evaluation, which runs here when they are not given: a
+    policy on ``user.grants`` or ``rule.matched`` must see the real values."""
     tenant = tenant_subject(state.tenant)
-    grants = grants or {}
-    rule_matches = rule_matches or {}
+    if grants is None or rule_matches is None:
+        from reconciler.plan.rules import evaluate as evaluate_rules
+        from reconciler.plan.rules import rule_matches as count_matches
+
+        access = evaluate_rules(state)
+        if grants is None:
+            grants = {user: acc.as_dict() for user, acc in access.items()}
+        if rule_matches is None:
+            rule_matches = count_matches(access)
+    names = group_names(state)
     users = (
-        (u.userName, user_subject(state, u, grants.get(u.userName.casefold())), src)
+        (u.userName, user_subject(state, u, grants.get(u.userName.casefold()), names), src)
         for u, src in zip(state.users, _sources(state.user_sources, state.users), strict=True)
     )
     groups = (

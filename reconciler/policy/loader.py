@@ -24,6 +24,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.policy.models import VARIABLES, PoliciesFile, Policy
 
 _FILE = TypeAdapter(PoliciesFile)
+_POLICY = TypeAdapter(Policy)
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 # Names CEL binds inside macros (all, exists, map, filter) are reported as variables too;
 # only a name outside every macro must be one the subject provides.
@@ -86,11 +87,12 @@ def load_policies(directory: Path) -> PolicySet:
         if f is None or raw is None:
             continue
         try:
-            doc = _FILE.validate_python(raw)
+            items = list(enumerate(_FILE.validate_python(raw).policies))
         except ValidationError as exc:
             report_validation_error(col, f, exc, PoliciesFile, ())
-            continue
-        for i, policy in enumerate(doc.policies):
+            # The other policies of the file are still checked: every error at once.
+            items = _valid_items(raw, exc)
+        for i, policy in items:
             compiled = _compile_policy(col, f, i, policy)
             if policy.name in names:
                 col.add(
@@ -103,6 +105,27 @@ def load_policies(directory: Path) -> PolicySet:
             if compiled is not None:
                 out.policies.append(compiled)
     out.diagnostics = col.diags
+    return out
+
+
+def _valid_items(raw: object, exc: ValidationError) -> list[tuple[int, Policy]]:
+    """The policies of a file that failed validation that are themselves valid."""
+    bad = {
+        e["loc"][1]
+        for e in exc.errors(include_input=False, include_url=False)
+        if len(e["loc"]) > 1 and e["loc"][0] == "policies"
+    }
+    items = raw.get("policies") if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        return []
+    out = []
+    for i, item in enumerate(items):
+        if i in bad:
+            continue
+        try:
+            out.append((i, _POLICY.validate_python(item)))
+        except ValidationError:
+            continue  # reported above
     return out
 
 

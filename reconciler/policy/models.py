@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 Subject = Literal["user", "group", "rule", "change", "plan"]
 
 # The variables each subject's expression may use.
@@ -24,7 +26,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    name: str
     description: str = ""
     severity: Literal["error", "warning"] = "error"
     subject: Subject
@@ -32,6 +34,16 @@ class Policy(BaseModel):
     message: str = Field(
         "", description="Shown for each violation; {{ CEL }} placeholders are evaluated."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _kebab_case(cls, v: str) -> str:
+        if not _NAME.fullmatch(v):
+            raise ValueError(
+                f"policy name {v!r} is not kebab-case | write lower-case words and digits "
+                "joined by '-', e.g. contractors-no-admin-role"
+            )
+        return v
 
 
 class PoliciesFile(BaseModel):

@@ -37,14 +37,24 @@ def tenant_subject(t: Tenant) -> dict[str, Any]:
         "url": t.url,
         "profile": str(t.profile),
         "verified_domains": list(t.verified_domains),
-        "protected": list(t.protected),
+        "protected": [p for p in t.protected if isinstance(p, str)],
     }
 
 
-def user_subject(state: DesiredState, u: User, grants: Mapping[str, Any] | None) -> dict[str, Any]:
-    group_names = {g.displayName.casefold(): g.displayName for g in state.groups}
+def group_names(state: DesiredState) -> dict[str, str]:
+    """Casefolded displayName → displayName, for :func:`user_subject` (built once a run)."""
+    return {g.displayName.casefold(): g.displayName for g in state.groups}
+
+
+def user_subject(
+    state: DesiredState,
+    u: User,
+    grants: Mapping[str, Any] | None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    names = group_names(state) if names is None else names
     groups = sorted(
-        group_names.get(g, g) for g in state.groups_of.get(u.userName.casefold(), frozenset())
+        names.get(g, g) for g in state.groups_of.get(u.userName.casefold(), frozenset())
     )
     return {
         "userName": u.userName,

@@ -246,6 +246,10 @@ def test_lifecycle_grace_period(
     assert [c.action for c in p.changes] == expected
     for c in p.changes:
         assert c.reason.startswith("removed from desired-state in abc1234def on 2026-06-21")
+        # Never a promise the tenant cannot keep.
+        assert ("deleted after" in c.reason) is (
+            can_delete and c.action == "suspend" and "21d" in lifecycle
+        )
 
 
 @pytest.mark.parametrize(
@@ -323,3 +327,194 @@ def test_json_round_trip_and_hash_ignores_time() -> None:
         s, LiveState("https://scim.example/v2", (), ()), PlanContext(now=NOW + dt.timedelta(days=3))
     )
     assert later.plan_hash == p.plan_hash and later.created_at != p.created_at
+
+
+def test_multi_valued_compare_as_sets_with_primary() -> None:
+    s = state(
+        "  - userName: alice@x.example\n    externalId: '1'\n    emails:\n"
+        "      - {value: alice@x.example, primary: true}\n"
+        "      - {value: al@x.example, type: other}\n"
+    )
+    work = {"value": "ALICE@x.example", "type": "work", "primary": True}
+    other = {"value": "al@x.example", "type": "other", "primary": False}
+    # Another order, another case: the same set, no change.
+    same = live_user("alice@x.example", externalId="1", emails=[other, work])
+    assert plan(s, [same]).changes == ()
+    # The same addresses with the primary moved: a change.
+    swapped = live_user(
+        "alice@x.example",
+        externalId="1",
+        emails=[{**work, "primary": False}, {**other, "primary": True}],
+    )
+    [c] = plan(s, [swapped]).changes
+    assert (c.action, [f.path for f in c.fields]) == ("update", ["emails"])
+
+
+def test_grants_compare_as_sets() -> None:
+    s = state(ALICE + "    groups: [Admins, Staff]\n", GROUPS, RULES)
+    u = live_user(
+        "alice@x.example",
+        externalId="1",
+        title="Engineer",
+        # Another order, keys reordered, a string boolean: the same grants.
+        roles=[{"primary": "true", "value": "admin"}],
+        entitlements=[{"value": "Resolve"}, {"value": "Meeting"}],
+        **{ACCESS: {"userGroup": "Staff"}},
+    )
+    ids = ("alice@x.example",)
+    groups = [live_group("Admins", "g1", ids), live_group("Staff", "g2", ids)]
+    assert plan(s, [u], groups).changes == ()
+    # "false" as a string is not primary.
+    u2 = {**u, "roles": [{"primary": "false", "value": "admin"}]}
+    [c] = plan(s, [u2], groups).changes
+    assert [f.path for f in c.fields] == ["roles"]
+
+
+def test_ambiguous_match_names_the_desired_object() -> None:
+    s = state("  - userName: new@x.example\n    externalId: '9'\n    emails: [shared@x.example]\n")
+    p = plan(
+        s,
+        [
+            live_user("one@x.example", "id1", emails=[{"value": "shared@x.example"}]),
+            live_user("two@x.example", "id2", emails=[{"value": "shared@x.example"}]),
+        ],
+    )
+    [d] = [d for d in p.diagnostics if d.severity == "error"]
+    assert d.message.startswith("user 'new@x.example': ambiguous match by emails: user 'one@")
+
+
+def test_one_live_account_claimed_twice_names_both_desired_objects() -> None:
+    s = state(
+        "  - userName: a@x.example\n    externalId: '1'\n"
+        "  - userName: b@x.example\n    emails: [a@x.example]\n",
+        tenant="url: https://scim.example/v2\nmatching: {users: [externalId, emails]}\n",
+    )
+    p = plan(
+        s, [live_user("a@x.example", "id1", externalId="1", emails=[{"value": "a@x.example"}])]
+    )
+    [d] = [d for d in p.diagnostics if d.severity == "error"]
+    assert d.message == (
+        "user 'b@x.example': live user 'a@x.example' (id id1) by emails is already matched by "
+        "user 'a@x.example'"
+    )
+
+
+def test_protected_account_leaves_no_empty_access_rows() -> None:
+    s = state(ALICE, tenant="url: https://scim.example/v2\nprotected: [bg@x.example]\n")
+    users = [
+        live_user("alice@x.example", externalId="1", title="Engineer"),
+        live_user("bg@x.example", entitlements=[{"value": "Meeting"}]),
+    ]
+    p = plan(s, users, removed={"bg@x.example": REMOVED["bob@x.example"]})
+    assert p.blocked and p.changes == () and p.access == ()
+
+
+def test_partial_plan_handles_a_targeted_live_only_user_and_warns_on_typos() -> None:
+    s = state(ALICE)
+    users = [
+        live_user("alice@x.example", externalId="1", title="Engineer"),
+        live_user("bob@x.example"),
+        live_user("carol@x.example"),
+    ]
+    p = plan(s, users, removed=REMOVED, targets=("bob@x.example", "nobody@x.example"))
+    assert p.partial and actions(p) == [("suspend", "User", "bob@x.example")]
+    [d] = p.diagnostics
+    assert d.code == "target" and "'nobody@x.example' names no user or group" in d.message
+
+
+def test_uncommitted_removal_reason() -> None:
+    s = state(ALICE)
+    users = [live_user("alice@x.example", externalId="1", title="Engineer"), live_user("bob@x")]
+    p = plan(s, users, removed={"bob@x": Removal(when=NOW)})
+    [c] = p.changes
+    assert (c.action, c.reason) == ("suspend", "removed from desired-state (not committed yet)")
+
+
+def test_hash_ignores_the_live_version() -> None:
+    s = state(ALICE)
+    one = plan(s, [live_user("alice@x.example", externalId="1", title="Intern")])
+    moved = live_user("alice@x.example", externalId="1", title="Intern", meta={"version": "W/9"})
+    two = plan(s, [moved])
+    assert one.changes[0].version != two.changes[0].version
+    assert one.plan_hash == two.plan_hash
+    other = plan(s, [live_user("alice@x.example", externalId="1", title="Boss")])
+    assert other.plan_hash != one.plan_hash  # what the change would do is in the hash
+
+
+def test_fast_path_agrees_with_the_field_level_compare() -> None:
+    """``same_as_live`` (raw equality first) and ``Managed.differs`` (normalised) agree on
+    every perturbation of a live user, so the shortcut never hides a change."""
+    from reconciler.plan import scimmap
+
+    s = state(
+        ALICE + "    name: {givenName: Al, familyName: Ice}\n    emails: [alice@x.example]\n"
+        "    manager: bob@x.example\n    groups: [Admins]\n  - userName: bob@x.example\n",
+        GROUPS,
+        RULES,
+    )
+    user = s.users[0]
+    acc = evaluate(s)["alice@x.example"]
+    values = scimmap.desired_values(user, s, acc, {"bob@x.example": "u2"})
+    base = scimmap.scim_body(scimmap.managed(values), [])
+    perturbations: list[tuple[str, Any]] = [
+        ("title", "engineer"),
+        ("title", "Engineer "),
+        ("title", None),
+        ("userName", "ALICE@X.EXAMPLE"),
+        ("active", "true"),
+        ("active", False),
+        ("active", 1),
+        ("emails", [{"value": "Alice@x.example", "type": "work", "primary": "true"}]),
+        ("emails", [{"value": "alice@x.example", "type": "home", "primary": True}]),
+        ("roles", [{"value": "admin", "primary": True}, {"value": "x"}]),
+        ("entitlements", list(reversed(base["entitlements"]))),
+        ("name", {"givenName": "al", "familyName": "Ice"}),
+        ("externalId", 1),
+    ]
+    for path, value in perturbations:
+        live = {**base, "id": "u1"}
+        if value is None:
+            live.pop(path)
+        else:
+            live[path] = value
+        differs = any(m.differs(live) for m in scimmap.managed(values).values())
+        assert scimmap.same_as_live(values, live) is not differs, (path, value)
+
+
+@pytest.mark.parametrize(
+    ("selector", "protected"),
+    [
+        ('"super-admin" in user.roles', True),
+        ('user.userType == "service"', False),
+        ('user.entitlements.exists(e, e.startsWith("Res"))', True),
+        ("user.nope == 1", True),  # cannot be evaluated: fails closed, protected
+    ],
+)
+def test_protected_by_selector_over_the_live_account(selector: str, protected: bool) -> None:
+    tenant = (
+        "url: https://scim.example/v2\nownership: {users: delete}\n"
+        f"protected:\n  - selector: '{selector}'\n"
+    )
+    s = state(ALICE, tenant=tenant)
+    root = live_user(
+        "root@x.example",
+        roles=[{"value": "super-admin", "primary": True}],
+        entitlements=[{"value": "Resolve"}],
+    )
+    p = plan(s, [live_user("alice@x.example", externalId="1", title="Engineer"), root])
+    if protected:
+        assert p.changes == () and p.blocked
+        assert p.diagnostics[0].message.startswith("protected account 'root@x.example' would")
+    else:
+        assert [c.action for c in p.changes] == ["delete"] and not p.blocked
+
+
+def test_a_broken_protected_selector_is_a_validation_error() -> None:
+    files = {
+        ROOT / "tenant.yaml": b"url: https://scim.example/v2\nprotected:\n"
+        b"  - admin@x.example\n  - selector: 'user.title =='\n  - selector: 'usr.x == 1'\n"
+    }
+    result = load_files(ROOT, files)
+    assert not result.ok
+    got = [(d.line, d.message.split(":")[0]) for d in result.diagnostics]
+    assert got == [(4, "protected selector"), (5, "protected selector uses unknown variable 'usr'")]

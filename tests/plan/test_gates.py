@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,6 +58,7 @@ def test_suspension_gate(limit: Limit, count: int, allow: int, outcome: str) -> 
         [d] = diags
         assert d.severity == "error" and d.code == "gate"
         assert d.message.startswith(f"safety gate suspensions: {count} would be lost")
+        assert not used
         assert f"--allow suspensions={count}" in d.hint
     else:
         [d] = diags
@@ -121,11 +125,58 @@ def test_deleting_a_team_is_blocked_then_allowed(tmp_path: Path) -> None:
         "olivia.bennett@acme.example" in blocked.stdout
         and "--allow suspensions=8" in blocked.stdout
     )
+    # Every lost grant is listed by user, with what that user would lose.
+    assert (
+        "error: safety gate lost_grants: 53 would be lost by 8 users (limit 20): "
+        "chiara.rossi@acme.example (deviceGroups EMEA Desk Phones, Sales Floor Phones; "
+        "products GoTo Connect, GoTo Meeting; roles member; settingsTemplate Standard; "
+        "userGroup Sales EMEA)"
+    ) in blocked.stdout
     allowed = subprocess.run(
-        [*cli, "plan", "--allow", "suspensions=8", "--allow", "lost_grants=all"],
+        [*cli, "plan", "--allow", "suspensions=8", "--out", "plan.json", "--format", "markdown"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        env={**os.environ, "RECONCILER_ALLOW": "lost_grants=all"},  # as a PR label sets it
     )
     assert allowed.returncode == 0, allowed.stdout
-    assert "allowed deliberately up to 8" in allowed.stdout
+    assert (
+        "**Allowed deliberately**: suspensions: 8 (limit 5), allowed up to 8; lost\\_grants: 53 "
+        "(limit 20), allowed up to all"
+    ) in allowed.stdout
+    artifact = json.loads((tmp_path / "plan.json").read_text())
+    assert artifact["allowances"] == [
+        {"gate": "suspensions", "up_to": 8, "count": 8, "limit": "limit 5"},
+        {"gate": "lost_grants", "up_to": "all", "count": 53, "limit": "limit 20"},
+    ]
+    shown = subprocess.run(
+        [*cli, "show", "plan.json"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "Allowed deliberately: suspensions: 8 (limit 5), allowed up to 8" in shown.stdout
+
+
+def test_min_holders_also_guard_a_partial_plan() -> None:
+    """Applying targets one at a time must not strip the last holders either."""
+    from reconciler.desired.loader import load_files
+    from reconciler.live import LiveState
+    from reconciler.plan.build import PlanContext, build_plan
+    from reconciler.plan.guard import guard
+    from reconciler.plan.rules import evaluate
+
+    root = Path("/s")
+    files = {
+        root / "tenant.yaml": b"url: https://scim.example/v2\n"
+        b"min_holders: [{grant: role, value: admin, min: 2}]\n",
+        root / "users.yaml": b"users:\n  - userName: a@x.example\n    groups: [Admins]\n"
+        b"  - userName: b@x.example\n",
+        root / "groups.yaml": b"groups:\n  - displayName: Admins\n",
+        root / "rules.yaml": b"rules:\n  - name: Admins\n    priority: 1\n"
+        b"    match: {groups_any: [Admins]}\n    grants: {role: admin}\n",
+    }
+    state = load_files(root, files).state
+    assert state is not None
+    live = LiveState("https://scim.example/v2", (), ())
+    ctx = PlanContext(now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), targets=("b@x.example",))
+    plan = guard(build_plan(state, live, ctx), state, evaluate(state))
+    assert plan.partial and plan.blocked
+    assert [d.code for d in plan.diagnostics if d.severity == "error"] == ["min-holders"]

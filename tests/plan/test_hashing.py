@@ -24,8 +24,17 @@ def test_a_squash_merge_rewriting_the_removal_commit_keeps_the_hash() -> None:
     assert plan_hash("local:t.db", [on_the_pr]) == plan_hash("local:t.db", [merged])
 
 
-def test_what_is_done_and_to_which_version_changes_the_hash() -> None:
+def test_a_live_version_that_moved_alone_keeps_the_hash() -> None:
+    """The version is apply's stale check (it moves on logins and syncs), not intent."""
     base = plan_hash("local:t.db", [suspend("r")])
-    assert plan_hash("local:t.db", [suspend("r", version='W/"2"')]) != base
+    assert plan_hash("local:t.db", [suspend("r", version='W/"2"')]) == base
+
+
+def test_what_is_done_and_to_what_changes_the_hash() -> None:
+    base = plan_hash("local:t.db", [suspend("r")])
+    already = suspend("r").model_copy(
+        update={"fields": (FieldChange(path="active", before=False, after=False),)}
+    )
+    assert plan_hash("local:t.db", [already]) != base
     assert plan_hash("local:other.db", [suspend("r")]) != base
     assert plan_hash("local:t.db", [suspend("r").model_copy(update={"action": "delete"})]) != base

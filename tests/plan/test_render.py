@@ -5,10 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from reconciler.live import LiveState
 from reconciler.plan.build import PlanContext, build_plan
-from reconciler.plan.model import AccessChange, Change, FieldChange, Plan
-from reconciler.plan.render import COMMENT_LIMIT, render_markdown, render_text
+from reconciler.plan.model import (
+    AccessChange,
+    Allowance,
+    Change,
+    FieldChange,
+    Plan,
+    PlanDiagnostic,
+)
+from reconciler.plan.render import (
+    COMMENT_LIMIT,
+    PLAN_HASH_MARKER,
+    render_markdown,
+    render_text,
+    use_color,
+)
 from tests.plan.test_build import NOW, RULES, live_group, live_user, state
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -144,7 +159,137 @@ def test_huge_plan_fits_a_comment_by_summarising() -> None:
     )
     md = render_markdown(plan, artifact="the plan-json artifact")
     assert len(md) <= COMMENT_LIMIT
-    assert "Summarised:" in md and "the plan-json artifact" in md
+    assert "Summarised to fit a comment:" in md and "the plan-json artifact" in md
     assert md.count("<details") == md.count("</details>")
     assert md.count("```") % 2 == 0
     assert "| products | Meeting |" in md and "and 4975 more" in md
+
+
+def test_blocked_plan_without_changes_never_says_the_tenant_matches() -> None:
+    blocked = Plan(
+        tenant_url="local:x",
+        plan_hash="0" * 64,
+        blocked=True,
+        diagnostics=(PlanDiagnostic(severity="error", message="protected account 'bg' …"),),
+    )
+    for text in (render_text(blocked), render_markdown(blocked)):
+        assert "matches desired-state" not in text
+        assert "Blocked" in text
+
+
+def test_allowances_are_shown_in_every_rendering() -> None:
+    plan = Plan(
+        tenant_url="local:x",
+        plan_hash="a" * 64,
+        allowances=(
+            Allowance(gate="suspensions", up_to=8, count=8, limit="limit 5"),
+            Allowance(gate="lost_grants", up_to="all", count=53, limit="limit 20"),
+        ),
+    )
+    line = (
+        "suspensions: 8 (limit 5), allowed up to 8; lost_grants: 53 (limit 20), allowed up to all"
+    )
+    assert f"Allowed deliberately: {line}" in render_text(plan)
+    assert "**Allowed deliberately**: suspensions: 8 (limit 5), allowed up to 8; lost\\_grants" in (
+        render_markdown(plan)
+    )
+    assert '"up_to":"all"' in plan.model_dump_json()
+
+
+def test_no_color_must_be_non_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_color(Tty())
+    monkeypatch.setenv("NO_COLOR", "")  # https://no-color.org: set *and* not empty
+    assert use_color(Tty())
+    monkeypatch.delenv("NO_COLOR")
+    assert use_color(Tty()) and not use_color(object())
+
+
+def test_a_moved_primary_is_visible() -> None:
+    before = [{"value": "a@x", "type": "work"}, {"value": "b@x", "type": "other", "primary": True}]
+    after = [{"value": "a@x", "type": "work", "primary": True}, {"value": "b@x", "type": "other"}]
+    plan = Plan(
+        tenant_url="local:x",
+        plan_hash="b" * 64,
+        summary={"update": 1},
+        changes=(
+            Change(
+                action="update",
+                resource_type="User",
+                key="a@x",
+                reason="r",
+                fields=(FieldChange(path="emails", before=before, after=after),),
+            ),
+        ),
+    )
+    assert (
+        '~ emails: ["a@x" (work), "b@x" (other, primary)] → ["a@x" (work, primary), "b@x" (other)]'
+        in render_text(plan)
+    )
+
+
+def _drifty_plan(n: int) -> Plan:
+    """Thousands of changes, diagnostics and access rows, one error among the warnings."""
+    changes = tuple(
+        Change(
+            action="update",
+            resource_type="User",
+            key=f"user{i}@x.example",
+            reason="attributes differ from desired-state (title)",
+            fields=(FieldChange(path="title", before="Old", after="New " * 5),),
+        )
+        for i in range(n)
+    )
+    drift = [
+        PlanDiagnostic(
+            severity="warning",
+            message=f"drift: user 'stray{i}@x.example' is in the tenant but not in desired-state",
+            hint="add it to desired-state, or set ownership.users to suspend or delete",
+        )
+        for i in range(n)
+    ]
+    diags = (*drift, PlanDiagnostic(severity="error", message="the one error that blocks"))
+    access = tuple(
+        AccessChange(grant="deviceGroups", value=f"Phones {i}", gains=(f"user{i}@x.example",))
+        for i in range(n)
+    )
+    return Plan(
+        tenant_url="local:x",
+        plan_hash="c" * 64,
+        changes=changes,
+        diagnostics=diags,
+        access=access,
+        blocked=True,
+        summary={"update": n},
+    )
+
+
+def test_comment_limit_is_met_by_summarising_never_by_cutting() -> None:
+    plan = _drifty_plan(3000)
+    full = render_markdown(plan, limit=10**9)
+    md = render_markdown(plan, artifact="the plan-json artifact")
+    assert len(full) > COMMENT_LIMIT >= len(md)
+    assert md.startswith(PLAN_HASH_MARKER.format(plan.plan_hash))
+    assert "Summarised to fit a comment:" in md and "the plan-json artifact" in md
+    # What blocks the plan is never cut, and every cut is said out loud.
+    assert "the one error that blocks" in md
+    assert "diagnostics are not listed" in md and "rows of the access table" in md
+    assert "<b>Warnings</b> (3000, " in md  # the heading counts them all
+    assert md.rstrip().endswith("**Blocked**: fix the errors above.")
+    # Nothing cut mid-structure: balanced blocks, whole table rows and list items.
+    assert md.count("<details") == md.count("</details>") and md.count("```") % 2 == 0
+    for line in md.splitlines():
+        if line.startswith("| "):
+            assert line.endswith("|") and line.count(" | ") == 3
+        if line.startswith("- "):
+            assert line in full.splitlines()
+
+
+def test_even_a_tiny_limit_keeps_the_hash_and_the_pointer() -> None:
+    md = render_markdown(_drifty_plan(50), limit=400, artifact="plan.json")
+    assert len(md) <= 400 and md.startswith("<!-- reconciler:plan-hash=")
+    assert "blocked" in md and "plan.json" in md

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.desired.loader import load
 from reconciler.policy import evaluate_state, load_policies
-from reconciler.policy.evaluate import evaluate
+from reconciler.policy.evaluate import evaluate, fields_used
 from reconciler.policy.subjects import EMPTY_GRANTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -241,3 +241,93 @@ def test_change_and_plan_policies_block_a_plan_with_annotations(tmp_path: Path) 
     assert r.returncode == 1, r.stdout + r.stderr
     assert "::error title=policy no-new-groups::new group Sales needs a ticket" in r.stdout
     assert "::warning title=policy small-plans::66 changes in one plan" in r.stdout
+
+
+def _validate(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_validate_sees_the_grants_rules_give(tmp_path: Path) -> None:
+    """A policy on user.grants or rule.matched is checked by validate with the real values
+    (rules evaluated), not with empty grants that always pass."""
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(SAMPLE_POLICIES, tmp_path / "policies")
+    other = tmp_path / "desired-state" / "users" / "other.yaml"
+    text = other.read_text()
+    other.write_text(
+        text.replace("groups: [Contractors, Engineering]", "groups: [Contractors, IT Admins]", 1)
+    )
+    rules = tmp_path / "desired-state" / "rules.yaml"
+    rules.write_text(
+        rules.read_text()
+        + "\n  - name: Everyone meets\n    priority: 99\n    match: {groups_any: [All Staff, "
+        "Contractors, IT Admins]}\n    grants: {products: [GoTo Meeting]}\n"
+    )
+    r = _validate(tmp_path)
+    assert r.returncode == 1, r.stdout
+    assert (
+        "desired-state/users/other.yaml:5:5: error: contractor wen.zhou@acme.example would get "
+        "the super-admin role"
+    ) in r.stdout
+    assert "rule 'Everyone meets' grants ['GoTo Meeting'] to all 40 users" in r.stdout
+
+
+def test_every_broken_policy_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    d = write_policy(
+        tmp_path,
+        "policies:\n"
+        "  - name: p1\n    subject: user\n    expression: 'user.userName =='\n"
+        "  - name: Bad Name\n    subject: users\n    expression: 'true'\n"
+        "  - name: p3\n    subject: group\n    expression: 'user.userName != \"\"'\n"
+        "  - name: p4\n    subject: user\n    expression: 'true'\n",
+    )
+    ps = load_policies(d)
+    got = sorted((x.line, x.message.split(":")[0]) for x in ps.diagnostics)
+    assert got == [
+        (4, "policy 'p1'"),
+        (5, "policy name 'Bad Name' is not kebab-case"),
+        (6, "policies[1].subject"),
+        (10, "policy 'p3' uses unknown variable 'user'"),
+    ]
+    assert [p.policy.name for p in ps.policies] == ["p4"]
+
+
+def test_fields_used() -> None:
+    expr = (
+        "has(user.attributes.costCenter) && user.grants.roles.exists(r, r == 'x') "
+        "&& user.emails.all(e, e.endsWith('@' + tenant.verified_domains[0])) && user.userName != ''"
+    )
+    assert fields_used([expr], "user") == {
+        "attributes": {"costCenter"},
+        "grants": {"roles"},
+        "emails": None,
+        "userName": None,
+    }
+    assert fields_used([expr], "tenant") == {"verified_domains": None}
+    assert fields_used(["size(user) > 0"], "user") is None  # used whole: everything
+    assert fields_used(['user.attributes["costCenter"] == "x"'], "user") == {"attributes": None}
+
+
+def test_sample_policies_give_the_same_verdicts_on_pruned_subjects() -> None:
+    """Each subject is converted to CEL with only the fields policies read; the verdicts and
+    messages are those of the whole subject."""
+    ps = load_policies(SAMPLE_POLICIES).for_subject("user")
+    for data, _, _ in [(d, k, p) for (_, k, d, p) in CASES if k == "user"]:
+        pruned = evaluate(ps, [("s", data, None)], "user", TENANT)
+        whole = [v for p in ps for v in _evaluate_whole(p, data)]
+        assert [(v.policy, v.message) for v in pruned] == whole
+
+
+def _evaluate_whole(p: Any, data: dict[str, Any]) -> list[tuple[str, str]]:
+    import cel
+
+    from reconciler.policy.evaluate import FUNCTIONS, _render
+
+    ctx = cel.Context({"user": data, "tenant": TENANT}, functions=FUNCTIONS)
+    return [] if p.program.execute(ctx) is True else [(p.policy.name, _render(p, ctx))]

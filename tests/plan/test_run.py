@@ -1,0 +1,124 @@
+"""The I/O edge of a plan, on real git repositories in temporary folders: removal dates for
+grace periods (committed and not yet committed), the --base of the rule_changes gate, and the
+tenant URL given on the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired.loader import load
+from reconciler.errors import UsageError
+from reconciler.gitops.removals import removal_dates, rule_changes
+from reconciler.plan.run import tenant_url
+
+USER = "  - userName: {name}\n    externalId: '{n}'\n"
+RULE = (
+    "  - name: R{n}\n    priority: {n}\n    match: {{groups_any: [G]}}\n"
+    "    grants: {{role: r{n}}}\n"
+)
+
+
+def git(root: Path, *args: str, when: dt.datetime | None = None) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    if when is not None:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = when.isoformat()
+    return subprocess.run(
+        ["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def write_state(root: Path, users: list[str], rules: int = 1) -> Path:
+    ds = root / "desired-state"
+    ds.mkdir(parents=True, exist_ok=True)
+    (ds / "tenant.yaml").write_text("url: https://scim.example/v2\n")
+    (ds / "users.yaml").write_text(
+        "users:\n" + "".join(USER.format(name=u, n=i) for i, u in enumerate(users))
+    )
+    (ds / "groups.yaml").write_text("groups:\n  - displayName: G\n")
+    (ds / "rules.yaml").write_text("rules:\n" + "".join(RULE.format(n=i + 1) for i in range(rules)))
+    return ds
+
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "-q", "-b", "main")
+    write_state(tmp_path, ["alice@x.example", "bob@x.example", "carol@x.example"])
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "three", when=T0)
+    return tmp_path
+
+
+def test_removal_is_dated_by_the_commit_that_removed_it(repo: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob leaves", when=T0 + dt.timedelta(days=5))
+    sha = git(repo, "rev-parse", "HEAD")
+    # A later commit that does not touch bob does not move the date.
+    write_state(repo, ["alice@x.example", "carol@x.example", "dan@x.example"])
+    git(repo, "commit", "-qam", "dan joins", when=T0 + dt.timedelta(days=9))
+    found = removal_dates(ds, {"alice@x.example", "carol@x.example", "dan@x.example"})
+    assert list(found) == ["bob@x.example"]
+    assert found["bob@x.example"].when == T0 + dt.timedelta(days=5)
+    assert found["bob@x.example"].commit == sha
+
+
+def test_a_removal_not_committed_yet_counts_from_now(repo: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "bob@x.example"])  # carol: edited out, no commit
+    now = T0 + dt.timedelta(days=30)
+    found = removal_dates(ds, {"alice@x.example", "bob@x.example"}, now)
+    assert found["carol@x.example"].when == now and found["carol@x.example"].commit == ""
+
+
+def test_a_re_added_user_is_not_removed(repo: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob leaves", when=T0 + dt.timedelta(days=1))
+    write_state(repo, ["alice@x.example", "bob@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob is back", when=T0 + dt.timedelta(days=2))
+    assert removal_dates(ds, {"alice@x.example", "bob@x.example", "carol@x.example"}) == {}
+
+
+def test_outside_git_nothing_is_known(tmp_path: Path) -> None:
+    ds = write_state(tmp_path, ["alice@x.example"])
+    assert removal_dates(ds, set()) == {}
+
+
+def test_rule_changes_since_base(repo: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "bob@x.example", "carol@x.example"], rules=3)
+    state = load(ds).state
+    assert state is not None
+    assert rule_changes(ds, "main", state.rules) == ("R2", "R3")
+    assert rule_changes(ds, None, state.rules) == ()
+
+
+def test_a_bad_base_is_an_error_not_an_open_gate(repo: Path) -> None:
+    ds = repo / "desired-state"
+    state = load(ds).state
+    assert state is not None
+    with pytest.raises(UsageError, match="--base 'origin/mian' is not a revision"):
+        rule_changes(ds, "origin/mian", state.rules)
+
+
+def test_a_bad_base_outside_git_is_an_error(tmp_path: Path) -> None:
+    ds = write_state(tmp_path, ["alice@x.example"])
+    state = load(ds).state
+    assert state is not None
+    with pytest.raises(UsageError, match="not in a git repository"):
+        rule_changes(ds, "main", state.rules)
+
+
+def test_a_tenant_url_with_credentials_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    state = load(write_state(tmp_path, ["alice@x.example"])).state
+    assert state is not None
+    with pytest.raises(UsageError) as err:
+        tenant_url(state, "https://admin:hunter2@scim.example/v2")
+    assert "hunter2" not in str(err.value) and "hunter2" not in err.value.hint
+    assert "carries credentials" in str(err.value)
+    assert tenant_url(state, "https://other.example/v2") == "https://other.example/v2"
