@@ -20,17 +20,21 @@ async def read_all(
     *,
     filter: str | None = None,
     concurrency: int = 4,
+    bound: asyncio.Semaphore | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Every resource of a type. Once ``totalResults`` is known, the remaining pages are
-    fetched concurrently; the server's ``itemsPerPage`` sets the stride; the read stops on
-    ``totalResults``, not on an empty page. Without ``totalResults``, pages are read one
-    after the other until a short page."""
-    first = await client.list_page(resource_type, 1, page_size, filter=filter)
+    fetched concurrently (at most ``concurrency`` requests in flight, or the shared ``bound``);
+    the server's ``itemsPerPage`` sets the stride; the read stops on ``totalResults``, not on
+    an empty page. Without ``totalResults``, pages are read one after the other until a short
+    page."""
+    sem = bound or asyncio.Semaphore(concurrency)
+    async with sem:
+        first = await client.list_page(resource_type, 1, page_size, filter=filter)
     items, raw = _resources(client, first)
-    total = first.get("totalResults")
-    per_page = int(first.get("itemsPerPage") or raw or page_size)
-    if not isinstance(total, int):
+    total = _count(first.get("totalResults"))
+    per_page = _count(first.get("itemsPerPage")) or raw or page_size
+    if total is None:
         start = 1 + raw
         while raw and raw % per_page == 0:
             page, n = _resources(
@@ -41,11 +45,10 @@ async def read_all(
             items += page
             raw += n
             start += n
-        return items
+        return _unique(client, resource_type, items)
     if progress:
         progress(raw, total)
     starts = list(range(1 + per_page, total + 1, per_page)) if per_page else []
-    sem = asyncio.Semaphore(concurrency)
     pages: dict[int, tuple[list[dict[str, Any]], int]] = {}
 
     async def fetch(start: int) -> None:
@@ -57,18 +60,50 @@ async def read_all(
 
     await asyncio.gather(*(fetch(s) for s in starts))
     for s in starts:
-        items += pages[s][0]
-        raw += pages[s][1]
-    # A server that returned fewer than itemsPerPage mid-way leaves gaps: read them in order.
-    while raw < total:
-        more, n = _resources(
-            client, await client.list_page(resource_type, raw + 1, per_page, filter=filter)
+        page, n = pages[s]
+        items += page
+        # A page shorter than the stride (a server that trims, or a tenant that shrank while
+        # we read) leaves a gap before the next page: read that range, in order.
+        end = min(s + per_page, total + 1)
+        while n and s + n < end:
+            more, m = _resources(
+                client, await client.list_page(resource_type, s + n, end - s - n, filter=filter)
+            )
+            if not m:
+                break
+            items += more
+            n += m
+    return _unique(client, resource_type, items)
+
+
+def _count(value: Any) -> int | None:
+    """A count the tenant sent: an integer, or digits in a string (some tenants quote them)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _unique(
+    client: ScimClient, resource_type: str, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each resource once: index paging over a tenant that changes while we read can show
+    one twice."""
+    seen: set[str] = set()
+    out = []
+    for r in items:
+        if r["id"] not in seen:
+            seen.add(r["id"])
+            out.append(r)
+    if len(out) < len(items):
+        client.warnings.append(
+            f"{len(items) - len(out)} {resource_type} record(s) listed twice (the tenant "
+            "changed while it was read); each is kept once"
         )
-        if not n:
-            break
-        items += more
-        raw += n
-    return items
+    return out
 
 
 def _resources(client: ScimClient, body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
@@ -90,14 +125,15 @@ async def read_live(client: ScimClient, *, progress: Progress | None = None) -> 
     size = client.facts.page_size
     if caps.max_results:
         size = min(size, caps.max_results)
-    conc = client.facts.concurrency
+    # One bound for users and groups together: the profile's concurrency is per tenant.
+    bound = asyncio.Semaphore(client.facts.concurrency)
     users, groups = await asyncio.gather(
-        read_all(client, "User", size, concurrency=conc, progress=progress),
-        read_all(client, "Group", size, concurrency=conc),
+        read_all(client, "User", size, bound=bound, progress=progress),
+        read_all(client, "Group", size, bound=bound),
     )
     if client.facts.active_only_listing:
         # Genesys lists only active users unless asked for the others.
-        inactive = await read_all(client, "User", size, filter="active eq false", concurrency=conc)
+        inactive = await read_all(client, "User", size, filter="active eq false", bound=bound)
         known = {u["id"] for u in users}
         users += [u for u in inactive if u["id"] not in known]
     return LiveState(url=client.url, users=tuple(users), groups=tuple(groups), capabilities=caps)

@@ -314,3 +314,77 @@ def test_genesys_profile_reads_inactive_users_too(tmp_path: Path) -> None:
 
         names, can_create = asyncio.run(main())
     assert names == {"on@x.example", "off@x.example"} and can_create is False
+
+
+def test_a_short_page_mid_way_is_filled_in_place_and_nothing_is_read_twice() -> None:
+    asked: list[tuple[int, int]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        start, count = int(req.url.params["startIndex"]), int(req.url.params["count"])
+        asked.append((start, count))
+        n = 3 if (start, count) == (6, 5) else count  # the second page comes back short
+        ids = [{"id": str(i)} for i in range(start, min(start + n, 16))]
+        return httpx.Response(
+            200,
+            json={"totalResults": "15", "itemsPerPage": str(len(ids)), "Resources": ids},
+        )
+
+    async def main() -> list[dict[str, Any]]:
+        from reconciler.scim.read import read_all
+
+        return await read_all(staged(handler), "User", 5)
+
+    users = asyncio.run(main())
+    assert [u["id"] for u in users] == [str(i) for i in range(1, 16)]
+    assert (9, 2) in asked  # the gap the short page left, and only it
+
+
+def test_a_resource_listed_twice_is_kept_once_with_a_warning() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        start = int(req.url.params["startIndex"])
+        # The tenant shifted between pages: "2" shows again at the top of page two.
+        ids = {1: ["1", "2"], 3: ["2", "3"]}.get(start, [])
+        return _page([{"id": i} for i in ids], 4, start)
+
+    async def main() -> tuple[list[str], list[str]]:
+        from reconciler.scim.read import read_all
+
+        c = staged(handler)
+        return [u["id"] for u in await read_all(c, "User", 2)], c.warnings
+
+    ids, warnings = asyncio.run(main())
+    assert ids == ["1", "2", "3"]
+    assert warnings == [
+        "1 User record(s) listed twice (the tenant changed while it was read); each is kept once"
+    ]
+
+
+def test_users_and_groups_share_one_concurrency_bound() -> None:
+    state = {"now": 0, "peak": 0}
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        await asyncio.sleep(0.01)
+        state["now"] -= 1
+        if req.url.path.endswith(("Users", "Groups")):
+            start = int(req.url.params["startIndex"])
+            return _page([{"id": f"{req.url.path}{start}"}], 40, start)
+        return httpx.Response(404)
+
+    async def main() -> tuple[int, int]:
+        http = httpx.AsyncClient(
+            base_url="https://tenant.test/v2/", transport=httpx.MockTransport(handler)
+        )
+        c = ScimClient(
+            http,
+            facts=ProfileFacts(page_size=1, member_chunk=1, rate_limit=0, concurrency=3),
+            credentials=Credentials(Auth(), {}),
+            rate_limit=0,
+            url="https://tenant.test/v2",
+        )
+        live = await read_live(c)
+        return len(live.users), len(live.groups)
+
+    assert asyncio.run(main()) == (40, 40)
+    assert state["peak"] == 3
