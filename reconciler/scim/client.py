@@ -46,35 +46,48 @@ class _Transient(Exception):
 
 class RateLimiter:
     """Spaces requests to ``rate`` per second across every task, and pauses everyone after a
-    429 until its Retry-After has passed."""
+    429 until its Retry-After has passed.
+
+    No lock: the event loop runs one task at a time and nothing here awaits before the slot
+    is taken, so two tasks can never take the same slot.
+    """
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next, self._paused_until)
-            self._next = start + self.interval
-        delay = start - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        now = time.monotonic()
+        start = max(now, self._next, self._paused_until)
+        self._next = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
+# A Retry-After longer than this is capped: the request is retried (and may be refused again)
+# rather than the run hanging for as long as a tenant asks.
+MAX_RETRY_AFTER = 120.0
+
+
 def retry_after(response: httpx.Response, default: float = 1.0) -> float:
-    value = response.headers.get("Retry-After", "")
-    if value.strip().isdigit():
-        return float(value)
-    when = email.utils.parsedate_to_datetime(value) if value else None
-    if when is not None:
-        return max(0.0, when.timestamp() - time.time())
-    return default
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date; RFC 9110 §10.2.3).
+    A value that is neither gives ``default``; the result is between 0 and MAX_RETRY_AFTER."""
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError):
+            seconds = default
+    if seconds != seconds:  # NaN
+        seconds = default
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _scim_error(response: httpx.Response) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -388,3 +389,78 @@ def test_users_and_groups_share_one_concurrency_bound() -> None:
 
     assert asyncio.run(main()) == (40, 40)
     assert state["peak"] == 3
+
+
+def _timed_client(handler: Callable[[httpx.Request], httpx.Response], rate: float) -> ScimClient:
+    http = httpx.AsyncClient(
+        base_url="https://tenant.test/v2/", transport=httpx.MockTransport(handler)
+    )
+    return ScimClient(
+        http,
+        facts=facts(),
+        credentials=Credentials(Auth(), {}),
+        rate_limit=rate,
+        url="https://tenant.test/v2",
+    )
+
+
+def test_the_rate_limit_spaces_requests_across_tasks() -> None:
+    import time
+
+    arrived: list[float] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        arrived.append(time.monotonic())
+        return httpx.Response(200, json={"id": "1"})
+
+    async def main() -> None:
+        c = _timed_client(handler, rate=20)
+        await asyncio.gather(*(c.get("User", "1") for _ in range(8)))
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(sorted(arrived))]
+    assert len(arrived) == 8 and min(gaps) >= 0.045, gaps  # 20/s: one every 50 ms
+
+
+def test_429_retry_after_pauses_every_request_not_only_the_refused_one() -> None:
+    import time
+
+    arrived: list[tuple[str, float]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        arrived.append((req.url.path, time.monotonic()))
+        if len(arrived) == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"})
+        return httpx.Response(200, json={"id": "1"})
+
+    async def main() -> None:
+        c = _timed_client(handler, rate=0)
+        first = asyncio.create_task(c.get("User", "a"))
+        await asyncio.sleep(0.1)  # the 429 has come back; a second request starts meanwhile
+        await asyncio.gather(first, c.get("User", "b"))
+
+    asyncio.run(main())
+    refused_at = arrived[0][1]
+    later = {path: at - refused_at for path, at in arrived[1:]}
+    assert set(later) == {"/v2/Users/a", "/v2/Users/b"}
+    assert min(later.values()) >= 0.95, later
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("3", 3.0), ("1.5", 1.5), ("soon", 1.0), ("", 1.0), ("-4", 0.0), ("86400", 120.0)],
+)
+def test_retry_after_values(header: str, seconds: float) -> None:
+    from reconciler.scim.client import retry_after
+
+    assert retry_after(httpx.Response(429, headers={"Retry-After": header})) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    import email.utils
+    import time
+
+    from reconciler.scim.client import retry_after
+
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= retry_after(httpx.Response(429, headers={"Retry-After": when})) <= 30
