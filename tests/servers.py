@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -85,3 +89,39 @@ def serve_reference() -> Iterator[str]:
         yield url
     finally:
         _stop(proc)
+
+
+class _PageHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an HTML error page, as a proxy or a wrong URL does."""
+
+    def do_GET(self) -> None:
+        body = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_html(*, tls: bool = False) -> Iterator[str]:
+    """A loopback server answering HTML error pages; with ``tls``, over HTTPS with a
+    self-signed certificate no client trusts (tests/data/selfsigned-loopback.pem)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(Path(__file__).parent / "data" / "selfsigned-loopback.pem")
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/v2"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -26,6 +26,13 @@ Progress = Callable[[int, int], None]
 def tenant_url(state: DesiredState, override: str | None) -> str:
     url = override or os.environ.get(ENV_URL) or state.tenant.url
     if url != state.tenant.url:
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            # Never echoed: user:password@ is a secret (tenant.yaml's loader refuses it too).
+            raise UsageError(
+                "the tenant URL given by --tenant or RECONCILER_TENANT_URL carries credentials "
+                "(user:password@); they are not shown here",
+                "remove them from the URL and use auth: with token_env or client_secret_env",
+            )
         try:
             Tenant(url=url)
         except ValueError as exc:

@@ -24,6 +24,13 @@ def _env(env: Mapping[str, str], name: str | None, what: str) -> str:
     return value
 
 
+def has_credentials(url: str) -> bool:
+    """Whether an http(s) URL carries user:password@ (a secret that must never be echoed)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return False
+    return "@" in url.split("//", 1)[1].split("/", 1)[0]
+
+
 class Credentials:
     """Produces the Authorization header for a tenant; refreshes OAuth2 tokens on expiry."""
 
@@ -36,6 +43,12 @@ class Credentials:
             self._token = _env(env, auth.token_env, "bearer token")
             self._expires = float("inf")
         elif auth.type is AuthType.oauth2_client_credentials:
+            if has_credentials(str(auth.token_url or "")):
+                raise TenantAuthError(
+                    "auth.token_url carries credentials (user:password@); they are not shown here",
+                    "remove them from the URL: the client id and secret come from "
+                    "client_id_env and client_secret_env",
+                )
             # Fail early, before any request, when a variable is missing.
             _env(env, auth.client_id_env, "OAuth2 client id")
             _env(env, auth.client_secret_env, "OAuth2 client secret")

@@ -246,10 +246,18 @@ class ScimClient:
                 + (f" ({detail})" if detail else ""),
                 "check the token or client credentials named in tenant.yaml's auth",
             )
+        hint = ""
+        if status == 404 and path in (*ENDPOINT.values(), "ServiceProviderConfig"):
+            # A collection every SCIM tenant has is missing: the base URL is wrong.
+            hint = (
+                f"check the URL {self.url}: it must be the tenant's SCIM base, where /Users "
+                "and /Groups live (e.g. https://…/scim/v2)"
+            )
         return TenantRequestError(
             f"{method} {path}: HTTP {status}"
             + (f" {scim_type}" if scim_type else "")
             + (f": {detail}" if detail else ""),
+            hint=hint,
             status=status,
             scim_type=scim_type,
             detail=detail,
