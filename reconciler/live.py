@@ -48,3 +48,6 @@ class LiveState:
     users: tuple[dict[str, Any], ...]
     groups: tuple[dict[str, Any], ...]
     capabilities: Capabilities = Capabilities()
+    # What the read had to work around, for people: records skipped (with their id and why),
+    # records listed twice, a tenant without /Schemas. The plan shows them as warnings.
+    warnings: tuple[str, ...] = ()

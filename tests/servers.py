@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -122,6 +123,34 @@ def serve_html(*, tls: bool = False) -> Iterator[str]:
     try:
         scheme = "https" if tls else "http"
         yield f"{scheme}://127.0.0.1:{server.server_address[1]}/v2"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serve_json(routes: dict[str, Any]) -> Iterator[str]:
+    """A loopback server answering GET <path> with the JSON in ``routes`` (404 otherwise):
+    a tenant that sends what a real one only sends by accident (invalid records)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = routes.get(self.path.split("?", 1)[0].removeprefix("/v2/"))
+            data = json.dumps(body).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/scim+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v2"
     finally:
         server.shutdown()
         server.server_close()

@@ -110,7 +110,7 @@ def tolerate(resource: dict[str, Any]) -> dict[str, Any]:
     if "id" in resource and not isinstance(resource["id"], str):
         resource["id"] = str(resource["id"])
     active = resource.get("active")
-    if isinstance(active, str):
+    if isinstance(active, str) and active.strip().lower() in ("true", "false"):
         resource["active"] = active.strip().lower() == "true"
     members = resource.get("members")
     if isinstance(members, list):

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.errors import TenantProtocolError
 from reconciler.live import Capabilities, LiveState
-from reconciler.scim.client import ScimClient, tolerate
+from reconciler.scim.client import ENDPOINT, ScimClient, tolerate
 from reconciler.scim.discovery import discover
 
 Progress = Callable[[int, int], None]
@@ -31,14 +32,16 @@ async def read_all(
     sem = bound or asyncio.Semaphore(concurrency)
     async with sem:
         first = await client.list_page(resource_type, 1, page_size, filter=filter)
-    items, raw = _resources(client, first)
+    items, raw = _resources(client, resource_type, first)
     total = _count(first.get("totalResults"))
     per_page = _count(first.get("itemsPerPage")) or raw or page_size
     if total is None:
         start = 1 + raw
         while raw and raw % per_page == 0:
             page, n = _resources(
-                client, await client.list_page(resource_type, start, per_page, filter=filter)
+                client,
+                resource_type,
+                await client.list_page(resource_type, start, per_page, filter=filter),
             )
             if not n:
                 break
@@ -54,7 +57,7 @@ async def read_all(
     async def fetch(start: int) -> None:
         async with sem:
             body = await client.list_page(resource_type, start, per_page, filter=filter)
-        pages[start] = _resources(client, body)
+        pages[start] = _resources(client, resource_type, body)
         if progress:
             progress(raw + sum(n for _, n in pages.values()), total)
 
@@ -67,7 +70,9 @@ async def read_all(
         end = min(s + per_page, total + 1)
         while n and s + n < end:
             more, m = _resources(
-                client, await client.list_page(resource_type, s + n, end - s - n, filter=filter)
+                client,
+                resource_type,
+                await client.list_page(resource_type, s + n, end - s - n, filter=filter),
             )
             if not m:
                 break
@@ -106,17 +111,75 @@ def _unique(
     return out
 
 
-def _resources(client: ScimClient, body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """The valid resources of a page, and how many records the page held."""
+def _resources(
+    client: ScimClient, resource_type: str, body: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """The valid resources of a page, and how many records the page held. An invalid record
+    is reported with its id and why, and left out; the rest of the page is used."""
     records = body.get("Resources") or []
+    if not isinstance(records, list):
+        raise TenantProtocolError(
+            f"GET {ENDPOINT.get(resource_type, resource_type)}: Resources is not a list",
+            "not a SCIM ListResponse: check the URL of the SCIM base",
+        )
     out = []
     for r in records:
-        if not isinstance(r, dict) or not r.get("id"):
-            rid = r.get("id") if isinstance(r, dict) else None
-            client.warnings.append(f"skipped a record that is not a valid resource (id {rid!r})")
+        reason = problem(resource_type, tolerate(r) if isinstance(r, dict) else r)
+        if reason is None:
+            out.append(r)
             continue
-        out.append(tolerate(r))
+        rid = r.get("id") if isinstance(r, dict) else None
+        name = r.get("userName") or r.get("displayName") if isinstance(r, dict) else None
+        client.warnings.append(
+            f"skipped {resource_type} {rid!r}"
+            + (f" ({name})" if isinstance(name, str) else "")
+            + f": {reason}; the plan does not see it until it is fixed in the tenant"
+        )
     return out, len(records)
+
+
+# Multi-valued attributes the plan reads: lists of objects when present.
+_LISTS = ("emails", "groups", "entitlements", "roles", "phoneNumbers")
+
+
+def problem(resource_type: str, r: Any) -> str | None:
+    """Why a (tolerated) record cannot be used as a resource of its type, or None.
+
+    It runs on every record of a 100,000-user read, so it checks what identifies a record
+    and what matching and memberships read; the plan core reads the rest defensively.
+    """
+    if type(r) is not dict:
+        return "not a JSON object"
+    rid = r.get("id")
+    if type(rid) is not str or not rid:
+        return "no id"
+    if resource_type == "Group":
+        if type(r.get("displayName")) is not str:
+            return "no displayName"
+        members = r.get("members")
+        if members is not None:
+            if type(members) is not list:
+                return "members is not a list of objects"
+            for m in members:
+                if type(m) is not dict or type(m.get("value")) is not str:
+                    return "a member without a value"
+        return None
+    name = r.get("userName")
+    if type(name) is not str or not name.strip():
+        return "no userName"
+    active = r.get("active")
+    if active is not None and type(active) is not bool:
+        return f"active is {active!r}, not a boolean"
+    for key in _LISTS:
+        value = r.get(key)
+        if value is not None and (
+            type(value) is not list or any(type(v) is not dict for v in value)
+        ):
+            return f"{key} is not a list of objects"
+    for urn in r.get("schemas") or ():
+        if type(urn) is str and urn in r and type(r[urn]) not in (dict, type(None)):
+            return f"{urn} is not an object"
+    return None
 
 
 async def read_live(client: ScimClient, *, progress: Progress | None = None) -> LiveState:
@@ -136,4 +199,10 @@ async def read_live(client: ScimClient, *, progress: Progress | None = None) -> 
         inactive = await read_all(client, "User", size, filter="active eq false", bound=bound)
         known = {u["id"] for u in users}
         users += [u for u in inactive if u["id"] not in known]
-    return LiveState(url=client.url, users=tuple(users), groups=tuple(groups), capabilities=caps)
+    return LiveState(
+        url=client.url,
+        users=tuple(users),
+        groups=tuple(groups),
+        capabilities=caps,
+        warnings=tuple(client.warnings),
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from pydantic import ValidationError
 from scim2_models import (
     AttributeBinding,
     Extension,
@@ -39,6 +40,7 @@ from scim2_server.memory import InMemoryStorage, Key, SortKey, _bounds, _positio
 from scim2_server.storage import SearchPage
 from scim2_server.utils import parametrize
 
+from reconciler.errors import ReconcilerError
 from reconciler.tenant.settings import TenantSettings
 from reconciler.tenant.store import Store
 
@@ -121,10 +123,26 @@ class PersistentStorage(InMemoryStorage):
         models = {rt.name: provider.model_for(rt) for rt in provider.resource_types}
         self.group_type = next(rt for rt in provider.resource_types if rt.name == GROUP)
         loaded = []
+        bad: list[str] = []
         for type_, body in self.store.rows():
             model = models.get(type_)
-            if model is not None:
+            if model is None:
+                continue
+            try:
                 loaded.append(cast(Resource[Any], model.model_validate(body)))
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()
+                )
+                bad.append(f"{type_} {body.get('id')!r}: {problems}")
+        if bad:
+            raise ReconcilerError(
+                f"{db} holds {len(bad)} record(s) this tenant's schemas reject:\n  "
+                + "\n  ".join(bad[:20])
+                + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""),
+                "they were written by another tool or under other schemas: restore those "
+                "(reconciler tenant init --schema-from DIR), delete the rows, or use a new --db",
+            )
         self.resources = loaded
         # Versions must never repeat across restarts, or a stale ETag could match again.
         top = max((_version_number(r) for r in loaded), default=0)

@@ -14,6 +14,7 @@ import stamina
 
 from reconciler.desired.models import Auth, Profile
 from reconciler.errors import TenantAuthError, TenantError, TenantProtocolError, TenantRequestError
+from reconciler.live import LiveState
 from reconciler.scim import open_client, read_live
 from reconciler.scim.auth import Credentials
 from reconciler.scim.client import ScimClient
@@ -23,6 +24,7 @@ from reconciler.tenant.seed import seed
 from tests.servers import serve_embedded, serve_reference
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 @pytest.fixture(autouse=True)
@@ -110,22 +112,44 @@ def test_tolerates_string_booleans_integer_ids_and_bad_records() -> None:
             return _page(
                 [
                     {"id": 7, "userName": "a", "active": "False"},
-                    {"userName": "no id"},
-                    {"id": "8", "userName": "b"},
+                    {"userName": "x"},
+                    {"id": "8", "userName": "b", "active": "TRUE"},
+                    {"id": "9", "userName": "c", "emails": "c@x.example"},
+                    {"id": "10", "userName": "d", "active": "sometimes"},
+                    {"id": "11", "name": "no userName"},
+                    "not an object",
+                    {"id": "12", "userName": "e", "schemas": [CORE, ENTERPRISE], ENTERPRISE: "x"},
                 ],
-                3,
+                8,
             )
-        return _page([], 0)
+        return _page(
+            [
+                {"id": 1, "displayName": "G", "members": [{"value": 7}, {"value": "8"}]},
+                {"id": "2", "displayName": "H", "members": [{"display": "no value"}]},
+            ],
+            2,
+        )
 
-    async def main() -> tuple[list[dict[str, Any]], list[str]]:
+    async def main() -> tuple[LiveState, list[str]]:
         c = staged(handler)
-        from reconciler.scim.read import read_all
+        return await read_live(c), c.warnings
 
-        return await read_all(c, "User", 100), c.warnings
-
-    users, warnings = asyncio.run(main())
-    assert [(u["id"], u.get("active")) for u in users] == [("7", False), ("8", None)]
-    assert warnings == ["skipped a record that is not a valid resource (id None)"]
+    live, warnings = asyncio.run(main())
+    assert [(u["id"], u.get("active")) for u in live.users] == [("7", False), ("8", True)]
+    assert [(g["id"], [m["value"] for m in g["members"]]) for g in live.groups] == [
+        ("1", ["7", "8"])
+    ]
+    tail = "; the plan does not see it until it is fixed in the tenant"
+    assert warnings == [
+        "skipped User None (x): no id" + tail,
+        "skipped User '9' (c): emails is not a list of objects" + tail,
+        "skipped User '10' (d): active is 'sometimes', not a boolean" + tail,
+        "skipped User '11': no userName" + tail,
+        "skipped User None: not a JSON object" + tail,
+        f"skipped User '12' (e): {ENTERPRISE} is not an object" + tail,
+        "skipped Group '2' (H): a member without a value" + tail,
+    ]
+    assert live.warnings == tuple(warnings)
 
 
 def test_missing_total_results_reads_until_a_short_page() -> None:
@@ -135,7 +159,9 @@ def test_missing_total_results_reads_until_a_short_page() -> None:
         start = int(req.url.params["startIndex"])
         seen.append(start)
         n = 2 if start < 5 else 1
-        return _page([{"id": f"{start + k}"} for k in range(n)], None, start)
+        return _page(
+            [{"id": f"{start + k}", "userName": f"u{start + k}"} for k in range(n)], None, start
+        )
 
     async def main() -> int:
         from reconciler.scim.read import read_all
@@ -323,7 +349,7 @@ def test_a_short_page_mid_way_is_filled_in_place_and_nothing_is_read_twice() -> 
         start, count = int(req.url.params["startIndex"]), int(req.url.params["count"])
         asked.append((start, count))
         n = 3 if (start, count) == (6, 5) else count  # the second page comes back short
-        ids = [{"id": str(i)} for i in range(start, min(start + n, 16))]
+        ids = [{"id": str(i), "userName": f"u{i}"} for i in range(start, min(start + n, 16))]
         return httpx.Response(
             200,
             json={"totalResults": "15", "itemsPerPage": str(len(ids)), "Resources": ids},
@@ -344,7 +370,7 @@ def test_a_resource_listed_twice_is_kept_once_with_a_warning() -> None:
         start = int(req.url.params["startIndex"])
         # The tenant shifted between pages: "2" shows again at the top of page two.
         ids = {1: ["1", "2"], 3: ["2", "3"]}.get(start, [])
-        return _page([{"id": i} for i in ids], 4, start)
+        return _page([{"id": i, "userName": f"u{i}"} for i in ids], 4, start)
 
     async def main() -> tuple[list[str], list[str]]:
         from reconciler.scim.read import read_all
@@ -369,7 +395,9 @@ def test_users_and_groups_share_one_concurrency_bound() -> None:
         state["now"] -= 1
         if req.url.path.endswith(("Users", "Groups")):
             start = int(req.url.params["startIndex"])
-            return _page([{"id": f"{req.url.path}{start}"}], 40, start)
+            return _page(
+                [{"id": f"{req.url.path}{start}", "userName": "u", "displayName": "g"}], 40, start
+            )
         return httpx.Response(404)
 
     async def main() -> tuple[int, int]:
@@ -488,3 +516,37 @@ def test_credentials_in_urls_are_refused_before_any_request_and_never_shown() ->
     with pytest.raises(TenantAuthError) as aerr:
         Credentials(auth, {"CID": "id", "CSEC": "sec"})
     assert "pa55word" not in str(aerr.value) + aerr.value.hint
+
+
+def test_plan_shows_the_records_the_read_skipped(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.servers import serve_json
+
+    def listing(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "totalResults": len(resources),
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+
+    shutil.copytree(Path(__file__).parents[2] / "desired-state", tmp_path / "desired-state")
+    users = [
+        {"id": "u1", "userName": "olivia.bennett@acme.example", "active": "False"},
+        {"id": "u2", "userName": "bad@acme.example", "emails": "bad@acme.example"},
+    ]
+    with serve_json({"Users": listing(users), "Groups": listing([])}) as url:
+        r = subprocess.run(
+            [sys.executable, "-m", "reconciler", "plan", "--tenant", url],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 0, r.stderr
+    assert "(1 users, 0 groups live)" in r.stdout
+    assert (
+        "warning: skipped User 'u2' (bad@acme.example): emails is not a list of objects" in r.stdout
+    )

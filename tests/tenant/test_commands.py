@@ -52,3 +52,21 @@ def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
         r = tenant(tmp_path, "serve", "--db", "t.db", "--port", port)
     assert r.returncode == 1 and "Address already in use" in r.stderr, r.stderr
     assert "pick another --port (or 0 for a free one)" in r.stderr
+
+
+def test_serve_a_database_with_records_the_schemas_reject(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from reconciler.tenant.seed import seed
+
+    seed(tmp_path / "t.db", 3, 1)
+    conn = sqlite3.connect(tmp_path / "t.db")
+    body = {"id": "zzz", "userName": 42, "meta": {"resourceType": "User"}}
+    conn.execute("INSERT INTO resources VALUES ('User', 'zzz', ?)", (json.dumps(body),))
+    conn.commit()
+    conn.close()
+    r = tenant(tmp_path, "serve", "--db", "t.db")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "t.db holds 1 record(s) this tenant's schemas reject:" in r.stderr
+    assert "User 'zzz': userName: Input should be a valid string" in r.stderr
