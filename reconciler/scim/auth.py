@@ -5,6 +5,7 @@ Secrets live only in memory, in request headers; they never appear in messages o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -39,6 +40,7 @@ class Credentials:
         self._env = env
         self._token: str | None = None
         self._expires = 0.0
+        self._fetching = asyncio.Lock()
         if auth.type is AuthType.bearer:
             self._token = _env(env, auth.token_env, "bearer token")
             self._expires = float("inf")
@@ -68,7 +70,9 @@ class Credentials:
         if self.auth.type is AuthType.none:
             return {}
         if self._token is None or time.monotonic() >= self._expires:
-            await self._fetch(http)
+            async with self._fetching:  # one token request, however many tasks need one
+                if self._token is None or time.monotonic() >= self._expires:
+                    await self._fetch(http)
         return {"Authorization": f"Bearer {self._token}"}
 
     async def _fetch(self, http: httpx.AsyncClient) -> None:
@@ -98,9 +102,14 @@ class Credentials:
         try:
             body = r.json()
             self._token = str(body["access_token"])
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             raise TenantAuthError(
                 "the token endpoint answered without an access_token", "check auth.token_url"
             ) from None
-        # Refresh a little before expiry so a token never dies mid-request.
-        self._expires = time.monotonic() + max(30.0, float(body.get("expires_in", 3600)) - 30)
+        # Refresh a little before expiry (a tenth of its life, at most 30 s) so a token never
+        # dies mid-request; a token without expires_in lives an hour (and 401 refreshes it).
+        try:
+            life = max(0.0, float(body.get("expires_in", 3600)))
+        except (TypeError, ValueError):
+            life = 3600.0
+        self._expires = time.monotonic() + life - min(30.0, life / 10)

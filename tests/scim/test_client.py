@@ -550,3 +550,54 @@ def test_plan_shows_the_records_the_read_skipped(tmp_path: Path) -> None:
     assert (
         "warning: skipped User 'u2' (bad@acme.example): emails is not a list of objects" in r.stdout
     )
+
+
+def _oauth_client(handler: Callable[[httpx.Request], httpx.Response]) -> ScimClient:
+    auth = Auth(
+        type="oauth2_client_credentials",
+        token_url="https://tenant.test/oauth/token",
+        client_id_env="CID",
+        client_secret_env="CSEC",
+        scope="identity:scim.org",
+    )
+    return staged(handler, creds=Credentials(auth, {"CID": "id", "CSEC": "sec"}))
+
+
+def test_oauth2_token_refreshed_before_it_expires() -> None:
+    fetched: list[str] = []
+    used: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/oauth/token":
+            assert b"scope=identity%3Ascim.org" in req.content
+            fetched.append(f"t{len(fetched) + 1}")
+            return httpx.Response(200, json={"access_token": fetched[-1], "expires_in": 1})
+        used.append(req.headers["Authorization"])
+        return httpx.Response(200, json={"id": "1", "userName": "a"})
+
+    async def main() -> None:
+        c = _oauth_client(handler)
+        await c.get("User", "1")
+        await asyncio.sleep(1.0)  # the 1-second token has (nearly) expired
+        await c.get("User", "1")
+
+    asyncio.run(main())
+    assert used == ["Bearer t1", "Bearer t2"]
+
+
+def test_oauth2_one_token_request_for_many_concurrent_requests() -> None:
+    fetched: list[str] = []
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/oauth/token":
+            await asyncio.sleep(0.05)
+            fetched.append("t")
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(200, json={"id": "1", "userName": "a"})
+
+    async def main() -> None:
+        c = _oauth_client(handler)  # type: ignore[arg-type]
+        await asyncio.gather(*(c.get("User", "1") for _ in range(6)))
+
+    asyncio.run(main())
+    assert fetched == ["t"]
