@@ -298,8 +298,15 @@ class ScimClient:
         *,
         filter: str | None = None,
         excluded: str | None = None,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"startIndex": start, "count": count}
+        """One page: by index (``start``, 1-based) or, with ``cursor`` ("" for the first
+        page), by RFC 9865 cursor."""
+        params: dict[str, Any] = (
+            {"startIndex": start, "count": count}
+            if cursor is None
+            else {"cursor": cursor, "count": count}
+        )
         if filter:
             params["filter"] = filter
         if excluded:

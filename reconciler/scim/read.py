@@ -185,9 +185,9 @@ def problem(resource_type: str, r: Any) -> str | None:
 async def read_live(client: ScimClient, *, progress: Progress | None = None) -> LiveState:
     """The whole tenant: capabilities, users (active and inactive), groups with members."""
     caps: Capabilities = await discover(client)
-    size = client.facts.page_size
-    if caps.max_results:
-        size = min(size, caps.max_results)
+    size = min(n for n in (client.facts.page_size, caps.max_results, caps.max_page_size) if n)
+    if caps.pagination == "cursor":
+        return await _read_live_by_cursor(client, caps, size)
     # One bound for users and groups together: the profile's concurrency is per tenant.
     bound = asyncio.Semaphore(client.facts.concurrency)
     users, groups = await asyncio.gather(
@@ -198,6 +198,44 @@ async def read_live(client: ScimClient, *, progress: Progress | None = None) -> 
         # Genesys lists only active users unless asked for the others.
         inactive = await read_all(client, "User", size, filter="active eq false", bound=bound)
         known = {u["id"] for u in users}
+        users += [u for u in inactive if u["id"] not in known]
+    return LiveState(
+        url=client.url,
+        users=tuple(users),
+        groups=tuple(groups),
+        capabilities=caps,
+        warnings=tuple(client.warnings),
+    )
+
+
+async def read_by_cursor(
+    client: ScimClient, resource_type: str, page_size: int, *, filter: str | None = None
+) -> list[dict[str, Any]]:
+    """Every resource of a type from a tenant that pages only by cursor (RFC 9865): one page
+    after the other, each naming the next, until a page names none."""
+    items: list[dict[str, Any]] = []
+    cursor, seen = "", set()
+    while True:
+        body = await client.list_page(resource_type, 1, page_size, filter=filter, cursor=cursor)
+        items += _resources(client, resource_type, body)[0]
+        following = body.get("nextCursor")
+        if not isinstance(following, str) or not following:
+            return _unique(client, resource_type, items)
+        if following in seen:
+            raise TenantProtocolError(
+                f"GET {ENDPOINT.get(resource_type, resource_type)}: the tenant gave cursor "
+                f"{following!r} twice; paging would never end"
+            )
+        seen.add(following)
+        cursor = following
+
+
+async def _read_live_by_cursor(client: ScimClient, caps: Capabilities, size: int) -> LiveState:
+    users = await read_by_cursor(client, "User", size)
+    groups = await read_by_cursor(client, "Group", size)
+    if client.facts.active_only_listing:
+        known = {u["id"] for u in users}
+        inactive = await read_by_cursor(client, "User", size, filter="active eq false")
         users += [u for u in inactive if u["id"] not in known]
     return LiveState(
         url=client.url,

@@ -601,3 +601,98 @@ def test_oauth2_one_token_request_for_many_concurrent_requests() -> None:
 
     asyncio.run(main())
     assert fetched == ["t"]
+
+
+def _discover(url: str) -> Any:
+    from reconciler.scim.discovery import discover
+
+    async def main() -> Any:
+        async with open_client(url) as c:
+            return await discover(c)
+
+    return asyncio.run(main())
+
+
+def test_discovery_of_both_real_servers(tmp_path: Path) -> None:
+    with serve_embedded(tmp_path / "t.db") as url:
+        ours = _discover(url)
+    with serve_reference() as url:
+        reference = _discover(url)
+    for caps in (ours, reference):
+        assert (caps.patch, caps.bulk, caps.filter, caps.sort, caps.etag) == (True,) * 5
+        assert (caps.bulk_max_operations, caps.max_results, caps.pagination) == (
+            1000,
+            1000,
+            "index",
+        )
+        assert "department" in caps.extension_schemas[ENTERPRISE]
+    access = "urn:ietf:params:scim:schemas:extension:reconciler:2.0:User"
+    assert set(ours.extension_schemas[access]) == {
+        "role",
+        "userGroup",
+        "deviceGroups",
+        "settingsTemplate",
+    }
+    assert access not in reference.extension_schemas
+
+
+def test_discovery_reads_loose_self_descriptions() -> None:
+    config = {
+        "patch": {"supported": "true"},
+        "bulk": {"supported": True, "maxOperations": "1,000", "maxPayloadSize": "oops"},
+        "filter": {"supported": "True", "maxResults": "200"},
+        "etag": {"supported": "false"},
+        "pagination": {"index": True, "cursor": True, "maxPageSize": 50},
+        "authenticationSchemes": ["oauth", {"type": "oauthbearertoken"}, {"name": "x"}],
+    }
+    schemas = {"Resources": [{"id": "urn:x:1.0:User", "attributes": ["a", {"name": "b"}]}, 7]}
+    seen: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        path = req.url.path.rsplit("/", 1)[1]
+        if path in ("Users", "Groups"):
+            seen.append(req.url.params["count"])
+            return _page([], 0)
+        return httpx.Response(200, json=config if path == "ServiceProviderConfig" else schemas)
+
+    live = asyncio.run(read_live(staged(handler)))
+    caps = live.capabilities
+    assert (caps.patch, caps.bulk, caps.filter, caps.etag) == (True, True, True, False)
+    assert (caps.bulk_max_operations, caps.bulk_max_payload) == (1000, 0)
+    assert (caps.max_results, caps.max_page_size, caps.pagination) == (200, 50, "index")
+    assert caps.auth_schemes == ("oauthbearertoken",)
+    assert caps.extension_schemas == {"urn:x:1.0:User": ("b",)}
+    assert seen == ["50", "50"]  # pages no larger than maxPageSize
+
+
+def test_a_tenant_that_pages_only_by_cursor() -> None:
+    config = {"pagination": {"cursor": True, "index": False}}
+    asked: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        path = req.url.path.rsplit("/", 1)[1]
+        if path == "Users":
+            cursor = req.url.params["cursor"]
+            assert "startIndex" not in req.url.params
+            asked.append(cursor)
+            n = int(cursor or 0)
+            body: dict[str, Any] = {
+                "Resources": [{"id": f"{n * 2 + k}", "userName": f"u{n * 2 + k}"} for k in (0, 1)]
+            }
+            if n < 2:
+                body["nextCursor"] = str(n + 1)
+            return httpx.Response(200, json=body)
+        if path == "Groups":
+            return httpx.Response(200, json={"Resources": [], "nextCursor": "same"})
+        return httpx.Response(200, json=config if path == "ServiceProviderConfig" else [])
+
+    with pytest.raises(TenantProtocolError, match="gave cursor 'same' twice"):
+        asyncio.run(read_live(staged(handler)))
+    assert asked == ["", "1", "2"]
+
+    async def users() -> list[str]:
+        from reconciler.scim.read import read_by_cursor
+
+        return [u["id"] for u in await read_by_cursor(staged(handler), "User", 2)]
+
+    assert asyncio.run(users()) == [str(i) for i in range(6)]
