@@ -696,3 +696,59 @@ def test_a_tenant_that_pages_only_by_cursor() -> None:
         return [u["id"] for u in await read_by_cursor(staged(handler), "User", 2)]
 
     assert asyncio.run(users()) == [str(i) for i in range(6)]
+
+
+@pytest.fixture(params=["embedded", "reference"])
+def real_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each real SCIM server on loopback: `reconciler tenant serve` and scim2-server."""
+    if request.param == "embedded":
+        with serve_embedded(tmp_path / "t.db") as url:
+            yield url
+    else:
+        with serve_reference() as url:
+            yield url
+
+
+def test_writes_against_real_servers(real_server: str) -> None:
+    from reconciler.scim.discovery import discover
+
+    tricky = 'o"brien\\ops@x.example'  # a quote and a backslash, escaped in filters
+
+    async def main() -> None:
+        async with open_client(real_server) as c:
+            await discover(c)
+            assert c.etag and c.patch_supported
+            a = await c.create("User", {"schemas": [CORE], "userName": tricky})
+            b = await c.create("User", {"schemas": [CORE], "userName": "b@x.example"})
+            assert [u["id"] for u in await c.find("User", "userName", tricky)] == [a["id"]]
+            assert await c.find("User", "userName", 'o"brien') == []
+            version = a["meta"]["version"]
+            op = [{"op": "replace", "path": "title", "value": "Ops"}]
+            # scim2-server answers 204 with no body (RFC 7644 allows it): read it back then.
+            patched = await c.patch("User", a["id"], op, etag=version) or await c.get(
+                "User", a["id"]
+            )
+            assert patched["title"] == "Ops" and patched["meta"]["version"] != version
+            with pytest.raises(TenantRequestError) as stale:
+                await c.patch("User", a["id"], op, etag=version)
+            assert stale.value.status == 412
+            body = {"schemas": [CORE], "userName": tricky, "displayName": "O'Brien"}
+            replaced = await c.replace("User", a["id"], body, etag=patched["meta"]["version"])
+            assert replaced["displayName"] == "O'Brien" and "title" not in replaced
+            g = await c.create(
+                "Group",
+                {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "Team",
+                    "members": [{"value": a["id"]}, {"value": b["id"]}],
+                },
+            )
+            remove = [{"op": "remove", "path": f"members[value eq {json.dumps(b['id'])}]"}]
+            await c.patch("Group", g["id"], remove)
+            assert [m["value"] for m in (await c.get("Group", g["id"]))["members"]] == [a["id"]]
+            await c.delete("User", b["id"])
+            with pytest.raises(TenantRequestError) as gone:
+                await c.get("User", b["id"])
+            assert gone.value.status == 404
+
+    asyncio.run(main())
