@@ -156,3 +156,29 @@ def test_credentials_in_a_tenant_url_override_are_refused_unseen(tmp_path: Path)
     shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
     r = status(tmp_path, "--tenant", f"https://admin:{SECRET}@127.0.0.1:{free_port()}/v2")
     _clear_failure(r, "credentials")
+
+
+def test_status_of_a_genesys_tenant_counts_inactive_users(tmp_path: Path) -> None:
+    import httpx
+
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    tenant_yaml = tmp_path / "desired-state" / "tenant.yaml"
+    tenant_yaml.write_text(tenant_yaml.read_text().replace("profile: goto", "profile: genesys"))
+    db = tmp_path / "t.db"
+    init = [sys.executable, "-m", "reconciler", "tenant", "init", "--db", str(db)]
+    subprocess.run(
+        [*init, "--profile", "genesys", "--schema-from", "desired-state"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    core = "urn:ietf:params:scim:schemas:core:2.0:User"
+    with serve_embedded(db) as url:
+        for name, active in (("on@x.example", True), ("off@x.example", False)):
+            user = {"schemas": [core], "userName": name, "active": active}
+            assert httpx.post(f"{url}/Users", json=user).status_code == 201
+        r = status(tmp_path, "--tenant", url)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "users    1 (+ 1 inactive)" in r.stdout
+    assert "client rate limit 5 requests/s" in r.stdout
+    assert "groups can be created no · deleted no" in r.stdout
