@@ -154,3 +154,48 @@ def serve_json(routes: dict[str, Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve_faults(script: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server that answers its n-th request as ``script[n]`` says: "slow" (1 s
+    before answering), "reset" (drops the connection with a TCP reset, no answer) or "ok" (a
+    user); past the script, "ok". Yields the base URL and the methods it received."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            n = len(seen)
+            seen.append(self.command)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            action = script[n] if n < len(script) else "ok"
+            if action == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                self.connection.close()
+                self.close_connection = True
+                return
+            if action == "slow":
+                time.sleep(1.0)
+            data = json.dumps({"id": "1", "userName": "a@x.example"}).encode()
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("Content-Type", "application/scim+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v2", seen
+    finally:
+        server.shutdown()
+        server.server_close()

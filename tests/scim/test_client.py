@@ -752,3 +752,27 @@ def test_writes_against_real_servers(real_server: str) -> None:
             assert gone.value.status == 404
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("fault", ["slow", "reset"])
+def test_timeouts_and_resets_retried_for_get_never_for_post(fault: str) -> None:
+    from tests.servers import serve_faults
+
+    async def call(url: str, method: str) -> dict[str, Any]:
+        timeout = httpx.Timeout(0.3, connect=1.0)
+        async with httpx.AsyncClient(base_url=url + "/", timeout=timeout) as http:
+            c = ScimClient(
+                http, facts=facts(), credentials=Credentials(Auth(), {}), rate_limit=0, url=url
+            )
+            if method == "GET":
+                return await c.get("User", "1")
+            return await c.create("User", {"userName": "a@x.example"})
+
+    with serve_faults([fault]) as (url, seen):
+        assert asyncio.run(call(url, "GET"))["id"] == "1"
+        assert seen == ["GET", "GET"]  # the first try failed, the retry went through
+    with serve_faults([fault]) as (url, seen):
+        with pytest.raises(TenantError, match="after the request was sent") as err:
+            asyncio.run(call(url, "POST"))
+        assert "look the object up before retrying" in err.value.hint
+        assert seen == ["POST"]  # a POST that may have landed is never sent twice
