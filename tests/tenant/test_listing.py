@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,13 @@ def user(i: int) -> dict[str, Any]:
         "name": {"givenName": f"G{i % 4}", "familyName": f"F{i % 5}"},
         "active": i % 6 != 0,
         "emails": [{"value": f"u{i}@x.example", "type": "work", "primary": True}],
-        ENTERPRISE: {"department": ["Sales", "Support", "Ops"][i % 3]} if i % 4 else {},
+        ENTERPRISE: {
+            "department": ["Sales", "Support", "Ops"][i % 3],
+            # References the server publishes as URLs (ids are deterministic: id0001, …).
+            **({"manager": {"value": "id0001", "$ref": "Users/id0001"}} if i % 5 == 1 else {}),
+        }
+        if i % 4
+        else {},
     }
 
 
@@ -88,7 +95,7 @@ async def _scenario(app: ASGIApplication) -> list[Any]:
 
         ids = [(await c.post("Users", json=user(i))).json()["id"] for i in range(30)]
         for g in range(3):
-            members = [{"value": u} for u in ids[g * 5 : g * 5 + 8]]
+            members = [{"value": u, "$ref": f"Users/{u}"} for u in ids[g * 5 : g * 5 + 8]]
             body = {"schemas": [GROUP], "displayName": f"group {g}", "members": members}
             assert (await c.post("Groups", json=body)).status_code == 201
         await look()
@@ -117,3 +124,5 @@ def test_listings_equal_scim2_servers_before_and_after_writes(tmp_path: Path) ->
     for mine, theirs in zip(ours, reference, strict=True):
         assert mine == theirs, mine[:2]
     assert any(r[3].get("totalResults", 0) > 20 for r in ours)
+    published = json.dumps(ours)
+    assert '"$ref": "http://t.example/v2/Users/id0001"' in published  # manager and members
