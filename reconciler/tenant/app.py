@@ -72,5 +72,6 @@ def build_app(db_path: Path, *, token: str | None = None) -> TenantApplication:
     """The tenant stored in ``db_path`` (created when missing). With ``token``, every request
     needs ``Authorization: Bearer <token>``. The SCIM base is ``<root>/v2``."""
     settings = load_settings(db_path)
-    storage = PersistentStorage(db_path, build_provider(settings), settings)
+    provider = build_provider(settings, token_required=token is not None)
+    storage = PersistentStorage(db_path, provider, settings)
     return TenantApplication(storage, token)

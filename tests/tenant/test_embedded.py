@@ -144,6 +144,9 @@ def test_token_required_when_configured(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/Users").status_code == 401
         ok = httpx.get(f"{url}/Users", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+        # Announced as RFC 7643 §5 asks; /ServiceProviderConfig needs no token.
+        spc = httpx.get(f"{url}/ServiceProviderConfig").json()
+        assert [s["type"] for s in spc["authenticationSchemes"]] == ["oauthbearertoken"]
 
 
 def _constrained(tmp_path: Path, **settings: Any) -> Path:
