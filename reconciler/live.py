@@ -20,11 +20,12 @@ class Capabilities:
     bulk_max_operations: int = 0
     bulk_max_payload: int = 0
     filter: bool = True
-    max_results: int | None = None
+    max_results: int | None = None  # filter.maxResults: the most resources one page holds
+    max_page_size: int | None = None  # pagination.maxPageSize (RFC 9865), when declared
     sort: bool = False
     etag: bool = False
     change_password: bool = False
-    pagination: str = "index"  # "index" (startIndex/count), "cursor", or "none"
+    pagination: str = "index"  # "index" (startIndex/count) or "cursor" (RFC 9865 only)
     auth_schemes: tuple[str, ...] = ()
     # Extension schema URN -> attribute names it declares (lower-case names compare).
     extension_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -48,3 +49,6 @@ class LiveState:
     users: tuple[dict[str, Any], ...]
     groups: tuple[dict[str, Any], ...]
     capabilities: Capabilities = Capabilities()
+    # What the read had to work around, for people: records skipped (with their id and why),
+    # records listed twice, a tenant without /Schemas. The plan shows them as warnings.
+    warnings: tuple[str, ...] = ()

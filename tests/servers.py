@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,3 +91,112 @@ def serve_reference(*args: str) -> Iterator[str]:
         yield url
     finally:
         _stop(proc)
+
+
+class _PageHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an HTML error page, as a proxy or a wrong URL does."""
+
+    def do_GET(self) -> None:
+        body = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_html(*, tls: bool = False) -> Iterator[str]:
+    """A loopback server answering HTML error pages; with ``tls``, over HTTPS with a
+    self-signed certificate no client trusts (tests/data/selfsigned-loopback.pem)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(Path(__file__).parent / "data" / "selfsigned-loopback.pem")
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}/v2"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serve_json(routes: dict[str, Any]) -> Iterator[str]:
+    """A loopback server answering GET <path> with the JSON in ``routes`` (404 otherwise):
+    a tenant that sends what a real one only sends by accident (invalid records)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = routes.get(self.path.split("?", 1)[0].removeprefix("/v2/"))
+            data = json.dumps(body).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/scim+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v2"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serve_faults(script: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server that answers its n-th request as ``script[n]`` says: "slow" (1 s
+    before answering), "reset" (drops the connection with a TCP reset, no answer) or "ok" (a
+    user); past the script, "ok". Yields the base URL and the methods it received."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            n = len(seen)
+            seen.append(self.command)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            action = script[n] if n < len(script) else "ok"
+            if action == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                self.connection.close()
+                self.close_connection = True
+                return
+            if action == "slow":
+                time.sleep(1.0)
+            data = json.dumps({"id": "1", "userName": "a@x.example"}).encode()
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("Content-Type", "application/scim+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v2", seen
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,7 +9,8 @@ import typer
 from reconciler.desired.loader import load
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER
 from reconciler.desired.state import DesiredState
-from reconciler.errors import InputError, UsageError
+from reconciler.errors import UsageError
+from reconciler.plan.run import InvalidState
 from reconciler.tenant.settings import Extension, ExtensionAttribute, TenantSettings
 from reconciler.tenant.store import init_tenant
 
@@ -18,7 +19,7 @@ def extensions_from(directory: Path) -> tuple[Extension, ...]:
     """The custom extension schemas a desired state's attributes.yaml declares."""
     result = load(directory)
     if result.state is None:
-        raise InputError(f"{directory} does not validate", "run `reconciler validate` first")
+        raise InvalidState(result.diagnostics)  # printed with each problem; no tenant written
     return extensions_of(result.state)
 
 
@@ -65,7 +66,9 @@ def run(
     for item in licence:
         product, _, seats = item.rpartition("=")
         if not product or not seats.isdigit():
-            raise UsageError(f"--licence {item!r}", "write PRODUCT=SEATS, e.g. 'GoTo Meeting=50'")
+            raise UsageError(
+                f"--licence {item!r} is not PRODUCT=SEATS", "write e.g. --licence 'GoTo Meeting=50'"
+            )
         licences[product] = int(seats)
     settings = TenantSettings(
         profile=profile,

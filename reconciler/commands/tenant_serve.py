@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import socket
@@ -15,7 +16,9 @@ from reconciler.errors import UsageError
 def run(
     db: Path = typer.Option(..., "--db", help="The tenant's SQLite database (created if missing)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(0, "--port", help="Port to listen on; 0 picks a free one."),
+    port: int = typer.Option(
+        0, "--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."
+    ),
     token_env: str | None = typer.Option(
         None,
         "--token-env",
@@ -44,8 +47,12 @@ def run(
     try:
         sock.bind((host, port))
     except OSError as exc:
+        in_use = exc.errno == errno.EADDRINUSE
         raise UsageError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", "pick another --port"
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "pick another --port (or 0 for a free one)"
+            if in_use
+            else "pass an address of this machine to --host, e.g. 127.0.0.1",
         ) from None
     # Imported here: the SCIM server core and uvicorn are heavy, and only this command needs them.
     import uvicorn

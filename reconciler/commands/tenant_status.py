@@ -11,20 +11,28 @@ from reconciler.desired.models import CORE_USER
 from reconciler.errors import TenantError
 from reconciler.live import Capabilities
 from reconciler.plan.run import ensure_local_tenant, load_state, tenant_url
-from reconciler.scim import open_client
+from reconciler.scim import ScimClient, open_client
 from reconciler.scim.discovery import discover
 
 
-async def _status(url: str, state: object) -> tuple[Capabilities, int, int, list[str]]:
+async def _count(c: ScimClient, caps: Capabilities, kind: str, filter: str | None = None) -> str:
+    cursor = "" if caps.pagination == "cursor" else None
+    total = (await c.list_page(kind, 1, 1, filter=filter, cursor=cursor)).get("totalResults")
+    return str(total) if isinstance(total, int) else "? (the tenant gives no totalResults)"
+
+
+async def _status(url: str, state: object) -> tuple[Capabilities, str, str, float, list[str]]:
     from reconciler.desired.state import DesiredState
 
     assert isinstance(state, DesiredState)
     t = state.tenant
     async with open_client(url, auth=t.auth, profile=t.profile, rate_limit=t.rate_limit) as c:
         caps = await discover(c)
-        users = (await c.list_page("User", 1, 1)).get("totalResults", "?")
-        groups = (await c.list_page("Group", 1, 1)).get("totalResults", "?")
-        return caps, users, groups, c.warnings
+        users = await _count(c, caps, "User")
+        if c.facts.active_only_listing:  # Genesys lists active users unless asked
+            users += f" (+ {await _count(c, caps, 'User', 'active eq false')} inactive)"
+        groups = await _count(c, caps, "Group")
+        return caps, users, groups, 1 / c.limiter.interval if c.limiter.interval else 0, c.warnings
 
 
 def run(
@@ -37,7 +45,7 @@ def run(
     url = tenant_url(state, tenant)
     ensure_local_tenant(state, url)
     try:
-        caps, users, groups, warnings = asyncio.run(_status(url, state))
+        caps, users, groups, rate, warnings = asyncio.run(_status(url, state))
     except TenantError as exc:
         typer.echo(f"error: {exc}", err=True)
         if exc.hint:
@@ -53,6 +61,10 @@ def run(
         + f" · filter {yes[caps.filter]}"
         + (f" (maxResults {caps.max_results})" if caps.max_results else "")
         + f" · sort {yes[caps.sort]} · etag {yes[caps.etag]} · pagination {caps.pagination}"
+    )
+    typer.echo(
+        f"auth {', '.join(caps.auth_schemes) or 'not described'} · client rate limit "
+        + (f"{rate:g} requests/s" if rate else "none (in process)")
     )
     typer.echo(
         f"groups can be created {yes[caps.can_create_groups]} · deleted "

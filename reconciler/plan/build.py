@@ -105,6 +105,8 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
     tenant = state.tenant
     _check_schemas(b)
+    for warning in live.warnings:  # what reading the tenant had to work around
+        b.warn(warning, subject=live.url, code="live-read")
     protected = _Protection(tenant.protected)
     partial = bool(ctx.targets)
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import httpx
 
 from reconciler.desired.models import Auth, Profile
-from reconciler.scim.auth import Credentials
+from reconciler.errors import TenantError
+from reconciler.scim.auth import Credentials, has_credentials
 from reconciler.scim.client import ScimClient
 from reconciler.scim.profiles import facts
 from reconciler.scim.read import read_live
 
-__all__ = ["ScimClient", "open_client", "read_live"]
+__all__ = ["ScimClient", "has_credentials", "open_client", "read_live"]
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -32,6 +33,11 @@ async def open_client(
 ) -> AsyncIterator[ScimClient]:
     """A client for ``url``: an http(s) SCIM base URL, or ``local:<path>`` for the embedded
     tenant served in process (no socket, no server to start)."""
+    if has_credentials(url):
+        raise TenantError(
+            "the tenant URL carries credentials (user:password@); they are not shown here",
+            "remove them from the URL and use auth: with token_env or client_secret_env",
+        )
     auth = auth or Auth()
     f = facts(profile)
     base = url.rstrip("/") + "/"

@@ -5,6 +5,7 @@ Secrets live only in memory, in request headers; they never appear in messages o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -24,6 +25,13 @@ def _env(env: Mapping[str, str], name: str | None, what: str) -> str:
     return value
 
 
+def has_credentials(url: str) -> bool:
+    """Whether an http(s) URL carries user:password@ (a secret that must never be echoed)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return False
+    return "@" in url.split("//", 1)[1].split("/", 1)[0]
+
+
 class Credentials:
     """Produces the Authorization header for a tenant; refreshes OAuth2 tokens on expiry."""
 
@@ -32,10 +40,17 @@ class Credentials:
         self._env = env
         self._token: str | None = None
         self._expires = 0.0
+        self._fetching = asyncio.Lock()
         if auth.type is AuthType.bearer:
             self._token = _env(env, auth.token_env, "bearer token")
             self._expires = float("inf")
         elif auth.type is AuthType.oauth2_client_credentials:
+            if has_credentials(str(auth.token_url or "")):
+                raise TenantAuthError(
+                    "auth.token_url carries credentials (user:password@); they are not shown here",
+                    "remove them from the URL: the client id and secret come from "
+                    "client_id_env and client_secret_env",
+                )
             # Fail early, before any request, when a variable is missing.
             _env(env, auth.client_id_env, "OAuth2 client id")
             _env(env, auth.client_secret_env, "OAuth2 client secret")
@@ -55,7 +70,9 @@ class Credentials:
         if self.auth.type is AuthType.none:
             return {}
         if self._token is None or time.monotonic() >= self._expires:
-            await self._fetch(http)
+            async with self._fetching:  # one token request, however many tasks need one
+                if self._token is None or time.monotonic() >= self._expires:
+                    await self._fetch(http)
         return {"Authorization": f"Bearer {self._token}"}
 
     async def _fetch(self, http: httpx.AsyncClient) -> None:
@@ -85,9 +102,14 @@ class Credentials:
         try:
             body = r.json()
             self._token = str(body["access_token"])
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             raise TenantAuthError(
                 "the token endpoint answered without an access_token", "check auth.token_url"
             ) from None
-        # Refresh a little before expiry so a token never dies mid-request.
-        self._expires = time.monotonic() + max(30.0, float(body.get("expires_in", 3600)) - 30)
+        # Refresh a little before expiry (a tenth of its life, at most 30 s) so a token never
+        # dies mid-request; a token without expires_in lives an hour (and 401 refreshes it).
+        try:
+            life = max(0.0, float(body.get("expires_in", 3600)))
+        except (TypeError, ValueError):
+            life = 3600.0
+        self._expires = time.monotonic() + life - min(30.0, life / 10)

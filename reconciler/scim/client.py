@@ -46,35 +46,48 @@ class _Transient(Exception):
 
 class RateLimiter:
     """Spaces requests to ``rate`` per second across every task, and pauses everyone after a
-    429 until its Retry-After has passed."""
+    429 until its Retry-After has passed.
+
+    No lock: the event loop runs one task at a time and nothing here awaits before the slot
+    is taken, so two tasks can never take the same slot.
+    """
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next, self._paused_until)
-            self._next = start + self.interval
-        delay = start - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        now = time.monotonic()
+        start = max(now, self._next, self._paused_until)
+        self._next = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
+# A Retry-After longer than this is capped: the request is retried (and may be refused again)
+# rather than the run hanging for as long as a tenant asks.
+MAX_RETRY_AFTER = 120.0
+
+
 def retry_after(response: httpx.Response, default: float = 1.0) -> float:
-    value = response.headers.get("Retry-After", "")
-    if value.strip().isdigit():
-        return float(value)
-    when = email.utils.parsedate_to_datetime(value) if value else None
-    if when is not None:
-        return max(0.0, when.timestamp() - time.time())
-    return default
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date; RFC 9110 §10.2.3).
+    A value that is neither gives ``default``; the result is between 0 and MAX_RETRY_AFTER."""
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError):
+            seconds = default
+    if seconds != seconds:  # NaN
+        seconds = default
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def _scim_error(response: httpx.Response) -> tuple[str, str]:
@@ -97,7 +110,7 @@ def tolerate(resource: dict[str, Any]) -> dict[str, Any]:
     if "id" in resource and not isinstance(resource["id"], str):
         resource["id"] = str(resource["id"])
     active = resource.get("active")
-    if isinstance(active, str):
+    if isinstance(active, str) and active.strip().lower() in ("true", "false"):
         resource["active"] = active.strip().lower() == "true"
     members = resource.get("members")
     if isinstance(members, list):
@@ -233,10 +246,18 @@ class ScimClient:
                 + (f" ({detail})" if detail else ""),
                 "check the token or client credentials named in tenant.yaml's auth",
             )
+        hint = ""
+        if status == 404 and path in (*ENDPOINT.values(), "ServiceProviderConfig"):
+            # A collection every SCIM tenant has is missing: the base URL is wrong.
+            hint = (
+                f"check the URL {self.url}: it must be the tenant's SCIM base, where /Users "
+                "and /Groups live (e.g. https://…/scim/v2)"
+            )
         return TenantRequestError(
             f"{method} {path}: HTTP {status}"
             + (f" {scim_type}" if scim_type else "")
             + (f": {detail}" if detail else ""),
+            hint=hint,
             status=status,
             scim_type=scim_type,
             detail=detail,
@@ -277,8 +298,15 @@ class ScimClient:
         *,
         filter: str | None = None,
         excluded: str | None = None,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"startIndex": start, "count": count}
+        """One page: by index (``start``, 1-based) or, with ``cursor`` ("" for the first
+        page), by RFC 9865 cursor."""
+        params: dict[str, Any] = (
+            {"startIndex": start, "count": count}
+            if cursor is None
+            else {"cursor": cursor, "count": count}
+        )
         if filter:
             params["filter"] = filter
         if excluded:

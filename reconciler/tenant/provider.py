@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from scim2_models import ResourceType, Schema, ScimProvider, ServiceProviderConfig
+from scim2_models import (
+    AuthenticationScheme,
+    ResourceType,
+    Schema,
+    ScimProvider,
+    ServiceProviderConfig,
+)
 from scim2_server.utils import (
     load_default_resource_types,
     load_default_schemas,
@@ -38,7 +44,18 @@ def _schema(ext: Extension) -> Schema:
     )
 
 
-def build_provider(settings: TenantSettings) -> ScimProvider:
+BEARER = AuthenticationScheme(
+    type="oauthbearertoken",
+    name="OAuth Bearer Token",
+    description="Authorization: Bearer <token>, the token given to `reconciler tenant serve`",
+    spec_uri="https://www.rfc-editor.org/rfc/rfc6750",
+    primary=True,
+)
+
+
+def build_provider(settings: TenantSettings, *, token_required: bool = False) -> ScimProvider:
+    """The tenant's self-description. With ``token_required``, /ServiceProviderConfig
+    announces the bearer token scheme (RFC 7643 §5), as a real tenant does."""
     schemas = dict(load_default_schemas())
     for ext in settings.all_extensions:
         schemas[ext.urn] = _schema(ext)
@@ -50,4 +67,6 @@ def build_provider(settings: TenantSettings) -> ScimProvider:
             user.setdefault("schemaExtensions", []).append({"schema": ext.urn, "required": False})
     types["User"] = ResourceType.model_validate(user)
     config: ServiceProviderConfig = load_default_service_provider_config()
+    if token_required:
+        config = config.model_copy(update={"authentication_schemes": [BEARER]})
     return ScimProvider.from_discovery(schemas.values(), types.values(), config=config)

@@ -23,13 +23,16 @@ def _meta(kind: str, n: int, now: str) -> dict[str, Any]:
 
 
 def seed(db: Path, users: int, groups: int, *, seed: int = 0, domain: str = "example.com") -> None:
-    """Add ``users`` users and ``groups`` groups (each user in 1 to 4 groups)."""
-    rng = random.Random(seed)  # noqa: S311  (test data, not secrets)
-    now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    """Add ``users`` users and ``groups`` groups (each user in 1 to 4 groups). Seeding a
+    database again adds more: numbering (userName, externalId, displayName) continues after
+    what it holds, so nothing is replaced or duplicated."""
     store = Store(db)
+    u0, g0 = store.count("User"), store.count("Group")
+    rng = random.Random(f"{seed}:{u0}:{g0}")  # noqa: S311  (test data, not secrets)
+    now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
     rows: list[tuple[str, str, dict[str, Any]]] = []
     ids: list[str] = []
-    for i in range(users):
+    for i in range(u0, u0 + users):
         uid = uuid.UUID(int=rng.getrandbits(128)).hex
         ids.append(uid)
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -42,7 +45,7 @@ def seed(db: Path, users: int, groups: int, *, seed: int = 0, domain: str = "exa
                     "schemas": [CORE_USER, ENTERPRISE],
                     "id": uid,
                     "externalId": f"s{i:07d}",
-                    "meta": _meta("User", i + 1, now),
+                    "meta": _meta("User", g0 + i + 1, now),
                     "userName": name,
                     "name": {"givenName": first, "familyName": last},
                     "displayName": f"{first} {last}",
@@ -56,11 +59,13 @@ def seed(db: Path, users: int, groups: int, *, seed: int = 0, domain: str = "exa
             )
         )
     members: list[list[str]] = [[] for _ in range(groups)]
+    version = u0 + g0 + users
     if groups:
         for uid in ids:
             for g in rng.sample(range(groups), k=min(groups, rng.randint(1, 4))):
                 members[g].append(uid)
-    for g in range(groups):
+    for k in range(groups):
+        g = g0 + k
         gid = uuid.UUID(int=rng.getrandbits(128)).hex
         rows.append(
             (
@@ -70,9 +75,9 @@ def seed(db: Path, users: int, groups: int, *, seed: int = 0, domain: str = "exa
                     "schemas": [CORE_GROUP],
                     "id": gid,
                     "externalId": f"sg{g:05d}",
-                    "meta": _meta("Group", users + g + 1, now),
+                    "meta": _meta("Group", version + k + 1, now),
                     "displayName": f"group-{g:05d}",
-                    "members": [{"value": m} for m in members[g]] or None,
+                    "members": [{"value": m} for m in members[k]] or None,
                 },
             )
         )

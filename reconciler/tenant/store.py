@@ -73,6 +73,10 @@ class Store:
         for type_, body in self.conn.execute("SELECT type, body FROM resources ORDER BY rowid"):
             yield type_, json.loads(body)
 
+    def count(self, type_: str) -> int:
+        row = self.conn.execute("SELECT count(*) FROM resources WHERE type = ?", (type_,))
+        return int(row.fetchone()[0])
+
     def put(self, type_: str, id_: str, body: dict[str, Any]) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO resources (type, id, body) VALUES (?, ?, ?)",

@@ -144,6 +144,9 @@ def test_token_required_when_configured(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/Users").status_code == 401
         ok = httpx.get(f"{url}/Users", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+        # Announced as RFC 7643 §5 asks; /ServiceProviderConfig needs no token.
+        spc = httpx.get(f"{url}/ServiceProviderConfig").json()
+        assert [s["type"] for s in spc["authenticationSchemes"]] == ["oauthbearertoken"]
 
 
 def _constrained(tmp_path: Path, **settings: Any) -> Path:
@@ -186,3 +189,23 @@ def test_genesys_groups_immutable_and_active_only_listing(tmp_path: Path) -> Non
         assert [u["userName"] for u in listed["Resources"]] == ["on@x.example"]
         inactive = httpx.get(f"{url}/Users", params={"filter": "active eq false"}).json()
         assert [u["userName"] for u in inactive["Resources"]] == ["off@x.example"]
+
+
+def test_seeding_again_adds_without_duplicates(tmp_path: Path) -> None:
+    from reconciler.tenant.seed import seed
+
+    db = tmp_path / "t.db"
+    seed(db, 30, 3)
+    seed(db, 30, 3)
+    seed(db, 30, 3, seed=1)
+    with serve_embedded(db) as url:
+        users = httpx.get(f"{url}/Users", params={"count": 1000}).json()["Resources"]
+        groups = httpx.get(f"{url}/Groups").json()["Resources"]
+    for resources, keys in (
+        (users, ("id", "userName", "externalId")),
+        (groups, ("id", "displayName", "externalId")),
+    ):
+        for key in keys:
+            values = [r[key].lower() for r in resources]
+            assert len(values) == len(set(values)), key
+    assert (len(users), len(groups)) == (90, 9)

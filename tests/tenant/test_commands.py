@@ -1,0 +1,72 @@
+"""`reconciler tenant serve|init|seed` on bad input: a clear message, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "tenant", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (("serve", "--db", "t.db", "--port", "99999"), 2, "less than or equal to 65535"),
+        (("serve", "--db", "t.db", "--host", "no-such-host.invalid"), 1, "--host, e.g. 127.0.0.1"),
+        (("serve", "--db", "missing/t.db"), 1, "missing does not exist"),
+        (("serve", "--db", "junk.txt"), 1, "is not a tenant database"),
+        (("init", "--db", "t.db", "--licence", "seats"), 1, "is not PRODUCT=SEATS"),
+        (("init", "--db", "t.db", "--profile", "okta"), 1, "unknown profile 'okta'"),
+        (
+            ("init", "--db", "t.db", "--schema-from", "nowhere"),
+            1,
+            "nowhere: error: not a directory",
+        ),
+        (("seed", "--db", "t.db", "--users", "-1"), 2, "greater than or equal to 0"),
+    ],
+)
+def test_bad_input(tmp_path: Path, args: tuple[str, ...], code: int, expected: str) -> None:
+    (tmp_path / "junk.txt").write_text("not a database, just text\n" * 100)
+    r = tenant(tmp_path, *args)
+    assert r.returncode == code, r.stderr
+    assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        r = tenant(tmp_path, "serve", "--db", "t.db", "--port", port)
+    assert r.returncode == 1 and "Address already in use" in r.stderr, r.stderr
+    assert "pick another --port (or 0 for a free one)" in r.stderr
+
+
+def test_serve_a_database_with_records_the_schemas_reject(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from reconciler.tenant.seed import seed
+
+    seed(tmp_path / "t.db", 3, 1)
+    conn = sqlite3.connect(tmp_path / "t.db")
+    body = {"id": "zzz", "userName": 42, "meta": {"resourceType": "User"}}
+    conn.execute("INSERT INTO resources VALUES ('User', 'zzz', ?)", (json.dumps(body),))
+    conn.commit()
+    conn.close()
+    r = tenant(tmp_path, "serve", "--db", "t.db")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "t.db holds 1 record(s) this tenant's schemas reject:" in r.stderr
+    assert "User 'zzz': userName: Input should be a valid string" in r.stderr
