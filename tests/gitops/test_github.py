@@ -191,7 +191,7 @@ def test_a_huge_plan_comment_is_summarised_to_fit_with_its_marker(
     [posted] = gh.comment_bodies(9)
     assert len(posted) <= COMMENT_LIMIT, "the stand-in refuses longer bodies as GitHub does"
     assert posted.startswith("<!-- reconciler:plan -->\n<!-- reconciler:plan-hash=" + "a" * 64)
-    assert "Summarised:" in posted and "plan-json artifact" in posted
+    assert "Summarised to fit a comment:" in posted and "plan-json artifact" in posted
     assert "Cut to fit" not in posted, "summarised, not cut"
 
 
