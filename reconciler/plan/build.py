@@ -14,6 +14,7 @@ from reconciler.desired.models import CORE_USER, OwnershipMode, ProtectedSelecto
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
 from reconciler.plan import scimmap
+from reconciler.plan.fielddiff import item_changes
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.match import group_key_values, pair, user_key_values
 from reconciler.plan.model import (
@@ -410,9 +411,17 @@ def _compare_user(
     for m in managed.values():
         if m.differs(r):
             changed.append(m)
+            before = m.spec.live(r)
+            items = (
+                ()
+                if m.sensitive
+                else item_changes(
+                    before, m.value, case_insensitive=scimmap.case_insensitive(m.norm)
+                )
+            )
             fields.append(
                 FieldChange(
-                    path=m.path, before=m.spec.live(r), after=m.value, sensitive=m.sensitive
+                    path=m.path, before=before, after=m.value, sensitive=m.sensitive, items=items
                 )
             )
     if not changed:
@@ -442,7 +451,7 @@ def _compare_user(
             f"matched by {how}: an existing account the reconciler did not create",
         )
     else:
-        action, reason = "update", _update_reason(changed, acc)
+        action, reason = "update", _update_reason(changed, acc, r)
     if (renamed or _strips(changed, r)) and protected(user.userName, r):
         b.error(
             f"protected account {user.userName!r} would be "
@@ -490,16 +499,25 @@ _GRANT_SOURCES = {
 }
 
 
-def _update_reason(changed: list[scimmap.Managed], acc: EffectiveAccess | None) -> str:
-    """The first gained grant and the rule that gives it, else the attributes that differ."""
+def _update_reason(
+    changed: list[scimmap.Managed], acc: EffectiveAccess | None, r: Mapping[str, Any]
+) -> str:
+    """The first gained grant and the rule that gives it; else the first lost grant; else the
+    attributes that differ."""
+    lost: list[tuple[str, str]] = []
     for m in changed:
         if m.path not in GRANT_PATHS or acc is None:
             continue
-        for v in sorted(_grant_values(m.value)):
+        live = _grant_values(m.spec.live(r))
+        for v in sorted(_grant_values(m.value) - live):
             for grant in _GRANT_SOURCES[m.path]:
                 why = acc.explain(grant, v)
                 if why:
                     return f"{why} grants {grant}: {v}"
+        lost += [(GRANT_PATHS[m.path], v) for v in sorted(live - _grant_values(m.value))]
+    if lost:
+        grant, value = lost[0]
+        return f"no rule grants {grant}: {value} any more"
     if any(m.path in GRANT_PATHS for m in changed):
         return "access changed by rules"
     names = ", ".join(m.path.rsplit(":", 1)[-1] for m in changed[:4])

@@ -28,9 +28,7 @@ def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
     canonical = json.dumps(
         {
             "tenant": tenant_url,
-            "changes": [
-                c.model_dump(mode="json", exclude={"reason", "version"}) for c in changes
-            ],
+            "changes": [c.model_dump(mode="json", exclude={"reason", "version"}) for c in changes],
         },
         sort_keys=True,
         separators=(",", ":"),

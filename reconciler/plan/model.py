@@ -59,11 +59,24 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ItemChange(Frozen):
+    """One item of a multi-valued attribute: added (+), removed (-) or changed (~, with the
+    sub-attributes that changed in ``detail``, e.g. ``primary: false → true``)."""
+
+    op: Literal["+", "-", "~"]
+    value: Any = None
+    detail: str = ""
+
+
 class FieldChange(Frozen):
+    """A managed attribute's value before and after. ``items`` lists what changed inside a
+    multi-valued attribute (empty for single values, or when one side is empty)."""
+
     path: str
     before: Any = None
     after: Any = None
     sensitive: bool = False
+    items: tuple[ItemChange, ...] = ()
 
 
 class Change(Frozen):

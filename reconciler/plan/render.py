@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from reconciler.plan.fielddiff import describe
 from reconciler.plan.model import SYMBOL, Change, Plan
 
 COMMENT_LIMIT = 65_536
@@ -135,6 +136,9 @@ def _view(c: Change, colors: dict[str, str], sensitive: set[str], detail: bool) 
             before, after = _value(f.before, detailed=True), _value(f.after, detailed=True)
         if c.action == "create":
             fields.append(_FieldView("+", f.path, after))
+        elif f.items and not masked:
+            # Inside a multi-valued attribute, what moved (the artifact keeps both lists).
+            fields.append(_FieldView("~", f.path, "; ".join(describe(i) for i in f.items)))
         elif f.after is None:
             fields.append(_FieldView("-", f.path, before))
         else:

@@ -76,6 +76,11 @@ def _roles(v: Any) -> Any:
     )
 
 
+def case_insensitive(norm: Norm) -> bool:
+    """Whether values compared by ``norm`` ignore case (for item-level differences)."""
+    return norm in (_ci, _multi_ci, _typed_list)
+
+
 def _ref(v: Any) -> Any:
     if isinstance(v, dict):
         inner = v.get("value")

@@ -47,7 +47,7 @@ def sample_plan() -> Plan:
                 externalId="1",
                 title="Engineer",
                 roles=[{"value": "member", "primary": True}],
-                entitlements=[{"value": "Meeting"}],
+                entitlements=[{"value": "Meeting"}, {"value": "Resolve"}],
             ),
             live_user("carol@x.example", "u3", entitlements=[{"value": "Meeting"}]),
         ),
