@@ -110,6 +110,18 @@ class Guardrails:
     base: str | None = None
 
 
+def policy_dir(g: Guardrails, state: DesiredState) -> Path:
+    """The policy directory: ``--policies``, which must exist (a mistyped one must not skip
+    the guardrails), or ``policies/`` beside the desired state, which may be absent."""
+    if g.policies is not None and not g.policies.is_dir():
+        raise UsageError(
+            f"no such policy directory: {g.policies}",
+            "pass --policies the directory that holds the policy files, or leave it out to use "
+            "policies/ beside the desired-state directory",
+        )
+    return g.policies or state.root.resolve().parent / "policies"
+
+
 def allowances(items: tuple[str, ...]) -> dict[str, int]:
     from reconciler.plan.gates import parse_allow
 
@@ -144,8 +156,7 @@ def make_plan(
         url=url,
     )
     plan = build_plan(state, live, ctx)
-    policy_dir = g.policies or state.root.resolve().parent / "policies"
-    policies = load_policies(policy_dir)
+    policies = load_policies(policy_dir(g, state))
     if policies.diagnostics:
         raise InvalidState(policies.diagnostics)
     return guard(
@@ -175,8 +186,9 @@ def plan_directory(
     g = guardrails or Guardrails()
     loaded = load_state(directory)
     url = tenant_url(loaded.state, tenant)
-    # Bad --allow or --base fail before any request.
+    # Bad --allow, --policies or --base fail before any request.
     allowances(g.allow)
+    policy_dir(g, loaded.state)
     changed = rule_changes(loaded.state.root, g.base, loaded.state.rules)
     live = asyncio.run(read_tenant(loaded.state, url, progress))
     plan = make_plan(

@@ -99,3 +99,16 @@ def test_invalid_state_sends_nothing(tmp_path: Path) -> None:
     assert "unknown group 'Nope'" in plan.stderr
     assert "nothing was sent to the tenant" in plan.stderr and "cannot reach" not in plan.stderr
     assert "Traceback" not in plan.stderr
+
+
+def test_a_mistyped_policy_directory_stops_before_any_request(tmp_path: Path) -> None:
+    """A typo in --policies must not plan without the guardrails."""
+    root = tmp_path / "s"
+    root.mkdir()
+    # Nothing listens on this port: reaching the tenant would fail with "cannot reach".
+    (root / "tenant.yaml").write_text(f"url: http://127.0.0.1:{free_port()}/v2\n")
+    (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n")
+    plan = run("plan", "s", "--policies", "polices", cwd=tmp_path)
+    assert plan.returncode == 1
+    assert "error: no such policy directory: polices" in plan.stderr
+    assert "cannot reach" not in plan.stderr and "Traceback" not in plan.stderr
