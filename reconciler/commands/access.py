@@ -36,6 +36,13 @@ def _cell(v: Any) -> str:
     return "; ".join(v) if isinstance(v, list) else str(v or "")
 
 
+def _csv(v: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text: access reviews are opened in one, and a
+    group or value named ``=HYPERLINK(…)`` must not run as a formula (OWASP CSV injection)."""
+    text = _cell(v)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def run(
     directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
     at: str | None = typer.Option(
@@ -84,7 +91,7 @@ def run(
             buf = io.StringIO()
             w = csv.writer(buf)
             w.writerow(["user", "change", "grant", "value"])
-            w.writerows(rows)
+            w.writerows([_csv(x) for x in r] for r in rows)
             typer.echo(buf.getvalue(), nl=False)
         return
     assert at is not None
@@ -106,5 +113,6 @@ def run(
         w = csv.writer(buf)
         w.writerow(["user", "active", *COLUMNS])
         for name, g in users.items():
-            w.writerow([name, g["active"], *(_cell(g.get(c)) for c in COLUMNS)])
+            active = "true" if g["active"] else "false"
+            w.writerow([_csv(name), active, *(_csv(g.get(c)) for c in COLUMNS)])
         typer.echo(buf.getvalue(), nl=False)

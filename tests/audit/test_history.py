@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -313,7 +315,7 @@ def test_access_at_a_date_a_revision_and_diff(repo: Path) -> None:
         return r.stdout
 
     feb = access("--at", "2026-02-15")
-    assert "bob@x.example,True,admin,GoTo Connect" in feb
+    assert "bob@x.example,true,admin,GoTo Connect" in feb
     mar = access("--at", "2026-03-15", "--format", "json")
     users = json.loads(mar)["users"]
     assert users["bob@x.example"]["role"] == "seller"
@@ -432,3 +434,29 @@ def test_an_attribute_made_sensitive_later_is_masked_in_earlier_entries(repo: Pa
     )
     out = run(repo, "history", "ds", "--user", "bob@x.example", "--format", "json").stdout
     assert "Ops-7" not in out and '"after": "(sensitive)"' in out
+
+
+def test_access_csv_cells_never_run_as_spreadsheet_formulas(repo: Path) -> None:
+    """Access reviews are opened in a spreadsheet: a value written by a PR author must show
+    as text there, not run as a formula."""
+    formula = '=HYPERLINK("https://evil.example","x")'
+    commit(
+        repo,
+        edit(
+            repo,
+            "ds/rules.yaml",
+            "grants: {role: seller,",
+            f"grants: {{settingsTemplate: '{formula}', role: seller,",
+        ),
+        "Odd role name",
+        "2026-07-01T10:00:00",
+    )
+    r = run(repo, "access", "ds", "--at", "HEAD")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    [bob] = [row for row in rows if row[0] == "bob@x.example"]
+    assert bob[rows[0].index("settingsTemplate")] == "'" + formula
+    diff = list(
+        csv.reader(io.StringIO(run(repo, "access", "ds", "--diff", "HEAD~1", "HEAD").stdout))
+    )
+    assert ["bob@x.example", "gains", "settingsTemplate", "'" + formula] in diff
