@@ -330,3 +330,34 @@ def test_an_unreadable_policy_file_is_reported(tmp_path: Path) -> None:
     r = cli("validate", str(SAMPLE), "--policies", "policies", cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stdout.startswith("policies/broken.yaml: error: cannot read: Input/output error\n")
+
+
+def test_validate_warns_of_rules_that_match_nobody_or_are_shadowed(tmp_path: Path) -> None:
+    """The rule lints the plan shows are on the pull request's diff already at validate."""
+    root = tmp_path / "state"
+    root.mkdir()
+    (root / "tenant.yaml").write_text("url: local:t.db\n")
+    (root / "groups.yaml").write_text("groups:\n  - displayName: Sales\n  - displayName: Ops\n")
+    (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    groups: [Sales]\n")
+    (root / "rules.yaml").write_text(
+        "rules:\n"
+        "  - name: Sales\n    priority: 10\n    match: {groups_any: [Sales]}\n"
+        "    grants: {role: seller}\n"
+        "  - name: Sales again\n    priority: 20\n    match: {groups_any: [Sales]}\n"
+        "    grants: {role: member}\n"
+        "  - name: Ops\n    priority: 30\n    match: {groups_any: [Ops]}\n"
+        "    grants: {role: operator}\n"
+    )
+    r = cli("validate", str(root), "--format", "github", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr  # warnings do not fail validation
+    lines = r.stdout.splitlines()
+    assert any(
+        line.startswith("::warning file=state/rules.yaml,line=6,col=5")
+        and "rule 'Sales again' is shadowed" in line
+        for line in lines
+    ), r.stdout
+    assert any(
+        line.startswith("::warning file=state/rules.yaml,line=10,col=5")
+        and "rule 'Ops' matches no user" in line
+        for line in lines
+    ), r.stdout

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from reconciler.desired.loader import load
+from reconciler.desired.state import DesiredState
+from reconciler.desired.yamlsource import PositionIndex
 from reconciler.diagnostics import (
     Diagnostic,
+    Severity,
     display_path,
     has_errors,
     render_github,
@@ -17,8 +21,9 @@ from reconciler.diagnostics import (
     render_text,
     summary_line,
 )
+from reconciler.plan.rules import EffectiveAccess, evaluate, lint, rule_matches
 from reconciler.policy import evaluate_state, load_policies
-from reconciler.policy.report import to_diagnostics
+from reconciler.policy.report import place, to_diagnostics
 
 
 class Format(StrEnum):
@@ -69,8 +74,13 @@ def run(
             )
         )
     diags = sorted(result.diagnostics + policy_set.diagnostics, key=_order)
-    if result.ok and result.state is not None and not policy_set.diagnostics:
-        diags += to_diagnostics(evaluate_state(policy_set, result.state))
+    if result.ok and result.state is not None:
+        state = result.state
+        access = evaluate(state)
+        if not policy_set.diagnostics:
+            grants = {user: acc.as_dict() for user, acc in access.items()}
+            diags += to_diagnostics(evaluate_state(policy_set, state, grants, rule_matches(access)))
+        diags += _rule_lints(state, access)
     ok = result.state is not None and not has_errors(diags)
     if fmt is Format.json:
         typer.echo(render_json(diags))
@@ -83,6 +93,27 @@ def run(
             typer.echo(render_text(diags))
         typer.echo(_verdict(ok, result.state.summary() if result.state else "", diags))
     raise typer.Exit(0 if ok else 1)
+
+
+def _rule_lints(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> list[Diagnostic]:
+    """Rules that match nobody or are shadowed, as warnings at the rule (as the plan shows)."""
+    sources = dict(zip((r.name for r in state.rules), state.rule_sources, strict=False))
+    indexes: dict[Path, PositionIndex] = {}
+    out = []
+    for rule, message in lint(state, access):
+        file, line, col = place(sources.get(rule.name), indexes)
+        out.append(
+            Diagnostic(
+                file,
+                line,
+                col,
+                message,
+                "reorder, narrow or remove the rule",
+                severity=Severity.warning,
+                code="rule-lint",
+            )
+        )
+    return out
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -15,7 +15,7 @@ def to_diagnostics(violations: Iterable[Violation]) -> list[Diagnostic]:
     indexes: dict[Path, PositionIndex] = {}
     out = []
     for v in violations:
-        file, line, col = _place(v.source, indexes)
+        file, line, col = place(v.source, indexes)
         out.append(
             Diagnostic(
                 file,
@@ -30,7 +30,7 @@ def to_diagnostics(violations: Iterable[Violation]) -> list[Diagnostic]:
     return out
 
 
-def _place(source: Source | None, indexes: dict[Path, PositionIndex]) -> tuple[str, int, int]:
+def place(source: Source | None, indexes: dict[Path, PositionIndex]) -> tuple[str, int, int]:
     if source is None:
         return ("policies", 0, 0)
     index = indexes.get(source.file)
