@@ -77,6 +77,8 @@ def run(
             return live, schemas
 
     live, schemas = asyncio.run(read())
+    for warning in live.warnings:  # e.g. a record that failed validation: not imported
+        typer.echo(f"warning: {warning}", err=True)
     result = import_tenant(
         live,
         out,

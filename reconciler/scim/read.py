@@ -133,7 +133,7 @@ def _resources(
         client.warnings.append(
             f"skipped {resource_type} {rid!r}"
             + (f" ({name})" if isinstance(name, str) else "")
-            + f": {reason}; the plan does not see it until it is fixed in the tenant"
+            + f": {reason}; left out (not planned, not imported) until it is fixed in the tenant"
         )
     return out, len(records)
 

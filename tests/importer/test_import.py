@@ -367,3 +367,30 @@ def test_bad_input_is_one_clear_message(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr
     assert (tmp_path / "broken" / "users.yaml").read_text() == "users: [\n"
     assert (tmp_path / "file.yaml").read_text() == "users: []\n"
+
+
+def test_a_record_the_tenant_sends_broken_is_left_out_and_said(tmp_path: Path) -> None:
+    """Import what is valid, and say which record was not imported, and why."""
+    from tests.servers import serve_json
+
+    def listing(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(resources),
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+
+    users = [
+        {"id": "u1", "userName": "ok@acme.example", "active": "False"},
+        {"id": "u2", "userName": "bad@acme.example", "emails": "bad@acme.example"},
+    ]
+    with serve_json({"Users": listing(users), "Groups": listing([])}) as url:
+        r = run(tmp_path, "import", "--out", "ds", "--tenant", url)
+    assert r.returncode == 0, r.stderr
+    assert "imported 1 users" in r.stdout
+    assert (
+        "warning: skipped User 'u2' (bad@acme.example): emails is not a list of objects" in r.stderr
+    )
+    written = "".join(tree(tmp_path / "ds").values())
+    assert "ok@acme.example" in written and "bad@acme.example" not in written

@@ -139,7 +139,7 @@ def test_tolerates_string_booleans_integer_ids_and_bad_records() -> None:
     assert [(g["id"], [m["value"] for m in g["members"]]) for g in live.groups] == [
         ("1", ["7", "8"])
     ]
-    tail = "; the plan does not see it until it is fixed in the tenant"
+    tail = "; left out (not planned, not imported) until it is fixed in the tenant"
     assert warnings == [
         "skipped User None (x): no id" + tail,
         "skipped User '9' (c): emails is not a list of objects" + tail,
