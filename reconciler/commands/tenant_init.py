@@ -19,7 +19,12 @@ def extensions_from(directory: Path) -> tuple[Extension, ...]:
     """The custom extension schemas a desired state's attributes.yaml declares."""
     result = load(directory)
     if result.state is None:
-        raise InvalidState(result.diagnostics)  # printed with each problem; no tenant written
+        # Printed with each problem; no tenant is written.
+        raise InvalidState(
+            result.diagnostics,
+            f"the desired state in {directory} (--schema-from) does not validate; "
+            "no tenant was written",
+        )
     return extensions_of(result.state)
 
 

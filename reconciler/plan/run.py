@@ -59,8 +59,12 @@ def load_state(directory: Path) -> Loaded:
 
 
 class InvalidState(InputError):
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("the desired state does not validate; nothing was sent to the tenant")
+    def __init__(
+        self,
+        diagnostics: list[Diagnostic],
+        message: str = "the desired state does not validate; nothing was sent to the tenant",
+    ) -> None:
+        super().__init__(message)
         self.diagnostics = diagnostics
 
 

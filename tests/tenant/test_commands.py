@@ -32,7 +32,7 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (
             ("init", "--db", "t.db", "--schema-from", "nowhere"),
             1,
-            "nowhere: error: not a directory",
+            "nowhere: error: no such directory",
         ),
         (("seed", "--db", "t.db", "--users", "-1"), 2, "greater than or equal to 0"),
     ],
