@@ -23,6 +23,7 @@ from reconciler.apply.lock import ApplyLock
 from reconciler.apply.receipt import Receipt
 from reconciler.apply.run import apply_plan
 from reconciler.desired.loader import load
+from reconciler.desired.models import Profile
 from reconciler.desired.state import DesiredState
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.tenant.settings import TenantSettings
@@ -495,3 +496,42 @@ def test_results_never_carry_secrets_or_sensitive_values(tmp_path: Path) -> None
     assert token not in text and "B-771234" not in text
     journal = next((tmp_path / ".reconciler" / "journal").glob("*.jsonl")).read_text()
     assert token not in journal and "B-771234" not in journal
+
+
+def test_updates_go_as_put_where_the_tenant_lacks_patch(tmp_path: Path) -> None:
+    t = FaultTransport(tmp_path / "t.db")
+    apply(write_state(tmp_path / "old", 4, groups=1), t)
+    # Retitled, and user3 leaves Team 0: updates and a member removal, all as PUT.
+    _retitle(tmp_path / "s", 4, groups=1)
+    path = tmp_path / "s" / "state.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "[user3@x.example]\n    groups: [Team 0]", "[user3@x.example]\n    groups: []"
+        )
+    )
+    state = load(tmp_path / "s").state
+    assert state is not None
+    plan = plan_for(state, t).model_copy(update={"patch": False})  # not part of the hash
+    assert {c.action for c in plan.changes} >= {"update", "remove_member"}
+    t.sent.clear()
+    receipt = asyncio.run(apply_plan(plan, state.tenant, transport=t))
+    assert receipt.ok, receipt.results
+    methods = {m for m, _ in t.sent}
+    assert "PUT" in methods and "PATCH" not in methods
+    assert plan_for(state, t).changes == ()
+
+
+def test_member_changes_go_in_the_profiles_chunks(tmp_path: Path) -> None:
+    state = write_state(tmp_path / "s", 230, groups=1)
+    t = FaultTransport(tmp_path / "t.db")
+    # The goto profile allows 100 members per PATCH (a vendor limit).
+    goto = state.tenant.model_copy(update={"profile": Profile.goto, "rate_limit": 100000})
+    receipt = asyncio.run(apply_plan(plan_for(state, t), goto, transport=t))
+    assert receipt.ok
+    sizes = [
+        len(json.loads(b)["Operations"][0]["value"])
+        for (m, p), b in zip(t.sent, t.bodies, strict=True)
+        if m == "PATCH" and "/Groups/" in p
+    ]
+    assert sizes == [100, 100, 30]
+    assert plan_for(state, t).changes == ()
