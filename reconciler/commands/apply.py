@@ -120,6 +120,12 @@ def run(
         )
     )
     noted = write_note(directory, receipt)
+    if receipt.desired_commit and not noted:
+        typer.echo(
+            f"warning: could not attach the receipt to {receipt.desired_commit[:12]} as a git "
+            "note (is git's user.name set?); keep it with --receipt FILE",
+            err=True,
+        )
     shown = str(plan_file) if plan_file is not None else None
     if receipt_out is not None:
         receipt_out.write_text(receipt.model_dump_json(indent=2) + "\n", encoding="utf-8")
