@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.apply.report import render_text as render_receipt
 from reconciler.apply.run import apply_plan
 from reconciler.desired.state import DesiredState
 from reconciler.plan.model import Plan
@@ -73,7 +74,8 @@ def run_demo(directory: Path, say: Callable[[str], None], *, color: bool = False
     say(f"== 1. Provision a fresh embedded tenant ({url}) from {directory}/")
     first = asyncio.run(_plan(state, url))
     receipt = asyncio.run(apply_plan(first, state.tenant, repo_dir=directory))
-    say(f"   {len(first.changes)} changes applied: {receipt.counts}")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(receipt.counts.items()))
+    say(f"   {len(first.changes)} changes applied: {counts}")
 
     say("\n== 2. Drift: changes made in the tenant, not in git")
     asyncio.run(_drift(url))
@@ -87,8 +89,6 @@ def run_demo(directory: Path, say: Callable[[str], None], *, color: bool = False
 
     say("\n== 4. reconciler apply")
     receipt = asyncio.run(apply_plan(plan, state.tenant, repo_dir=directory))
-    from reconciler.apply.report import render_text as render_receipt
-
     say(render_receipt(receipt))
 
     say("\n== 5. reconciler plan (again)")

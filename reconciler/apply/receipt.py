@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import git
@@ -32,6 +33,19 @@ class ChangeResult(BaseModel):
     detail: str = ""
 
 
+class Attempt(BaseModel):
+    """An earlier apply attached to the same commit (kept when a retry replaces the note)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    plan_hash: str
+    actor: str
+    run_url: str | None = None
+    started_at: str
+    finished_at: str
+    counts: dict[str, int]
+
+
 class Receipt(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -45,7 +59,10 @@ class Receipt(BaseModel):
     finished_at: str
     counts: dict[str, int]
     requests_sent: int = 0
+    retries: int = 0  # of requests_sent, those sent again (429, 5xx, connection errors)
     results: tuple[ChangeResult, ...]
+    # Earlier applies of this commit, oldest first (a failed apply, then --retry-failed).
+    earlier: tuple[Attempt, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -93,36 +110,57 @@ def from_results(results: list[Result]) -> tuple[tuple[ChangeResult, ...], dict[
 
 
 def write_note(repo_dir: Path, receipt: Receipt) -> str | None:
-    """Attach the receipt to its commit; returns the commit, or None outside git."""
+    """Attach the receipt to its commit, keeping earlier attempts on that commit as
+    summaries; returns the commit, or None outside git (or without a commit to attach to)."""
     if not receipt.desired_commit:
         return None
     try:
         repo = git.Repo(repo_dir, search_parent_directories=True)
-        repo.git.notes(
-            "--ref",
-            NOTES_REF,
-            "add",
-            "-f",
-            "-m",
-            receipt.model_dump_json(indent=2),
-            receipt.desired_commit,
-        )
+        previous = _note(repo, receipt.desired_commit)
+        if previous is not None:
+            attempt = Attempt(
+                plan_hash=previous.plan_hash,
+                actor=previous.actor,
+                run_url=previous.run_url,
+                started_at=previous.started_at,
+                finished_at=previous.finished_at,
+                counts=previous.counts,
+            )
+            receipt = receipt.model_copy(update={"earlier": (*previous.earlier, attempt)})
+        # Through a file, not the command line: a receipt of 100,000 changes is megabytes.
+        with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as fh:
+            fh.write(receipt.model_dump_json(indent=2) + "\n")
+            fh.flush()
+            repo.git.notes("--ref", NOTES_REF, "add", "-f", "-F", fh.name, receipt.desired_commit)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
         return None
     return receipt.desired_commit
 
 
-def read_note(repo_dir: Path, rev: str) -> Receipt | None:
+def _note(repo: git.Repo, sha: str) -> Receipt | None:
     try:
-        repo = git.Repo(repo_dir, search_parent_directories=True)
-        text = repo.git.notes("--ref", NOTES_REF, "show", repo.commit(rev).hexsha)
+        text = repo.git.notes("--ref", NOTES_REF, "show", sha)
     except git.GitCommandError:
         return None
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError) as exc:
-        raise ReconcilerError(
-            f"cannot read receipts at {rev}: {exc}", "run it in the repository"
-        ) from exc
     try:
         return Receipt.model_validate(json.loads(text))
     except ValueError:
         return None
+
+
+def read_note(repo_dir: Path, rev: str) -> Receipt | None:
+    try:
+        repo = git.Repo(repo_dir, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise ReconcilerError(
+            f"{repo_dir.resolve()} is not in a git repository",
+            "run it in the repository whose commits were applied",
+        ) from exc
+    try:
+        sha = repo.commit(rev).hexsha
+    except (git.BadName, ValueError) as exc:
+        raise ReconcilerError(
+            f"unknown revision {rev!r}",
+            "give a commit: a SHA, a branch, a tag or HEAD~1 (see `git log`)",
+        ) from exc
+    return _note(repo, sha)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -47,8 +48,14 @@ async def apply_plan(
     repo_dir: Path = Path(),
     progress: Callable[[int, int], None] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    env: Mapping[str, str] = os.environ,
 ) -> Receipt:
     check_integrity(plan)
+    secrets = [
+        env[name]
+        for name in (tenant.auth.token_env, tenant.auth.client_secret_env)
+        if name and env.get(name)
+    ]
     journal_path = journal_path or WORK / "journal" / f"{plan.plan_hash}.jsonl"
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
@@ -62,6 +69,7 @@ async def apply_plan(
                 auth=tenant.auth,
                 profile=tenant.profile,
                 rate_limit=tenant.rate_limit,
+                env=env,
                 transport=transport,
             ) as client:
                 # The plan recorded what apply needs of the tenant: no discovery requests.
@@ -74,9 +82,10 @@ async def apply_plan(
                     done=done,
                     retry_failed=retry_failed,
                     progress=progress,
+                    secrets=secrets,
                 )
                 results = await executor.run()
-                sent = client.requests_sent
+                sent, retries = client.requests_sent, client.retries
         finally:
             journal.close()
     changes, counts = from_results(results)
@@ -90,5 +99,6 @@ async def apply_plan(
         finished_at=dt.datetime.now(dt.UTC).isoformat(),
         counts=counts,
         requests_sent=sent,
+        retries=retries,
         results=changes,
     )

@@ -11,12 +11,14 @@ import typer
 
 from reconciler.apply import report
 from reconciler.apply.receipt import write_note
-from reconciler.apply.run import apply_plan
+from reconciler.apply.run import WORK, apply_plan
 from reconciler.commands.show import read_plan
+from reconciler.desired.loader import load_files
+from reconciler.desired.models import Tenant
 from reconciler.errors import UsageError
 from reconciler.plan.render import render_text as render_plan
 from reconciler.plan.render import use_color
-from reconciler.plan.run import load_state, plan_directory, tenant_url
+from reconciler.plan.run import Guardrails, InvalidState, load_state, plan_directory, tenant_url
 from reconciler.progress import progress_bar
 
 
@@ -46,38 +48,70 @@ def run(
     ),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
     receipt_out: Path | None = typer.Option(None, "--receipt", help="Also write the receipt here."),
+    allow: list[str] = typer.Option(
+        [],
+        "--allow",
+        help="Without PLAN_FILE: allow a safety gate deliberately, as in `reconciler plan`.",
+    ),
+    policies: Path | None = typer.Option(
+        None, "--policies", help="Without PLAN_FILE: the policy directory, as in `plan`."
+    ),
 ) -> None:
     """Apply a plan: stale checks per object, no duplicate creates, failures grouped by cause.
 
-    Every result is journaled as it happens (.reconciler/journal/); --resume continues after an
-    interruption, --retry-failed redoes the failures. The receipt is attached to the applied
-    commit as a git note (refs/notes/reconciler). Exit 0 when every change succeeded.
+    Without PLAN_FILE: plan now, show it, and ask on a terminal (--auto-approve in CI; with
+    no terminal and no --auto-approve, nothing is applied). With PLAN_FILE, only tenant.yaml
+    is read from --dir (for credentials and limits): the plan is the contract. Every result is
+    journaled as it happens (.reconciler/journal/); --resume continues an interrupted apply of
+    PLAN_FILE, --retry-failed redoes what failed. One apply at a time per working copy. The
+    receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
+    `reconciler receipts`). Exit 0 when every change succeeded, 1 otherwise.
     """
-    loaded = load_state(directory)
     if plan_file is not None:
+        settings = _tenant_settings(directory)
         plan = read_plan(plan_file)
-        url = tenant
+        if tenant is not None and tenant.rstrip("/") != plan.tenant_url.rstrip("/"):
+            raise UsageError(
+                f"this plan was made against {plan.tenant_url}, not {tenant}",
+                "a plan applies only to the tenant it was made against: drop --tenant, or "
+                f"make a plan for that tenant (reconciler plan --tenant {tenant} --out …)",
+            )
+        url = None
     else:
-        plan, _ = plan_directory(directory, tenant=tenant, progress=progress_bar("Reading tenant"))
-        url = tenant_url(loaded.state, tenant)
-        typer.echo(render_plan(plan, color=use_color(sys.stdout)))
-        if not plan.changes:
-            return
+        plan, state = plan_directory(
+            directory,
+            tenant=tenant,
+            progress=progress_bar("Reading tenant"),
+            guardrails=Guardrails(policies=policies, allow=tuple(allow)),
+        )
+        settings, url = state.tenant, tenant_url(state, tenant)
+        # The plan goes to stdout only where it cannot spoil the receipt's format.
+        shown_on = sys.stdout if fmt is Format.text else sys.stderr
+        typer.echo(render_plan(plan, color=use_color(shown_on)), err=fmt is not Format.text)
         if plan.has_errors:
             raise typer.Exit(1)
+        if not plan.changes:
+            return
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise UsageError(
                     "refusing to apply without confirmation: no terminal to ask on",
                     "review the plan, then rerun with --auto-approve (or apply a saved plan file)",
                 )
-            if not typer.confirm("Apply these changes?", default=False):
-                typer.echo("Nothing applied.")
+            if not typer.confirm("Apply these changes?", default=False, err=True):
+                typer.echo("Nothing applied.", err=True)
                 raise typer.Exit(1)
+    journal = WORK / "journal" / f"{plan.plan_hash}.jsonl"
+    if (resume or retry_failed) and not journal.is_file():
+        typer.echo(
+            f"note: no journal of an earlier apply of plan {plan.plan_hash[:12]} here "
+            f"({journal}): applying it from the start",
+            err=True,
+        )
     receipt = asyncio.run(
         apply_plan(
             plan,
-            loaded.state.tenant,
+            settings,
             url=url,
             resume=resume,
             retry_failed=retry_failed,
@@ -86,14 +120,35 @@ def run(
         )
     )
     noted = write_note(directory, receipt)
+    if receipt.desired_commit and not noted:
+        typer.echo(
+            f"warning: could not attach the receipt to {receipt.desired_commit[:12]} as a git "
+            "note (is git's user.name set?); keep it with --receipt FILE",
+            err=True,
+        )
+    shown = str(plan_file) if plan_file is not None else None
     if receipt_out is not None:
         receipt_out.write_text(receipt.model_dump_json(indent=2) + "\n", encoding="utf-8")
     if fmt is Format.json:
         typer.echo(receipt.model_dump_json(indent=2))
     elif fmt is Format.markdown:
-        typer.echo(report.render_markdown(receipt), nl=False)
+        typer.echo(report.render_markdown(receipt, shown), nl=False)
     else:
-        typer.echo(report.render_text(receipt))
+        typer.echo(report.render_text(receipt, shown))
         if noted:
-            typer.echo(f"Receipt attached to {noted[:12]} (git notes --ref reconciler show).")
+            typer.echo(f"Receipt attached to {noted[:12]}: reconciler receipts {noted[:12]}")
     raise typer.Exit(0 if receipt.ok else 1)
+
+
+def _tenant_settings(directory: Path) -> Tenant:
+    """Only tenant.yaml: applying a saved plan needs the credentials and limits, not the
+    rest of desired-state (which may have moved on since the plan was made)."""
+    path = directory / "tenant.yaml"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return load_state(directory).state.tenant  # reports what is wrong, with the usual hints
+    result = load_files(directory, {path: data})
+    if not result.ok or result.state is None:
+        raise InvalidState(result.diagnostics)
+    return result.state.tenant

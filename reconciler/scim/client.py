@@ -140,6 +140,7 @@ class ScimClient:
         self.url = url
         self.attempts = attempts
         self.requests_sent = 0
+        self.retries = 0  # requests sent again: after a 429, a 5xx, a reset, a refreshed token
         self.etag = False
         self.patch_supported = True
         self.warnings: list[str] = []
@@ -162,6 +163,7 @@ class ScimClient:
                 on=_Transient, attempts=self.attempts, wait_initial=0.2, wait_max=10.0
             ):
                 with attempt:
+                    self.retries += attempt.num > 1
                     response = await self._send(method, path, params, json, headers, idempotent)
                     if (
                         response.status_code == 401
@@ -169,6 +171,7 @@ class ScimClient:
                         and not refreshed
                     ):
                         refreshed = True
+                        self.retries += 1
                         self.credentials.invalidate()
                         response = await self._send(method, path, params, json, headers, idempotent)
         except _Transient as exc:

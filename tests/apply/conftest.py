@@ -55,10 +55,15 @@ class FaultTransport(httpx.AsyncBaseTransport):
         self.fault = fault
         self.count = 0
         self.sent: list[tuple[str, str]] = []
+        self.bodies: list[bytes] = []
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.sent if m != "GET"]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.count += 1
         self.sent.append((request.method, request.url.path))
+        self.bodies.append(request.content)
         if self.fault is not None:
             staged = self.fault(request, self.count)
             if isinstance(staged, httpx.Response):

@@ -1,0 +1,173 @@
+"""`reconciler apply` and `reconciler receipts` as a person and CI run them: a real git
+repository, the embedded tenant served over loopback, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.apply.lock import ApplyLock
+from tests.apply.conftest import write_state
+from tests.servers import _stop, _wait, free_port, serve_embedded
+
+CLI = [sys.executable, "-m", "reconciler"]
+TOKEN = "tok-apply-cli-3b9d7c1e"
+
+
+def run(
+    cwd: Path, *args: str, stdin: int | None = subprocess.DEVNULL
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "TEST_TENANT_TOKEN": TOKEN}
+    env.pop("GITHUB_ACTOR", None)
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=env, stdin=stdin, capture_output=True, text=True
+    )
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A git repository whose desired-state points at a served tenant (bearer token auth)."""
+    with serve_embedded(tmp_path / "t.db", token=TOKEN) as url:
+        root = tmp_path / "repo"
+        write_state(root / "desired-state", 6)
+        (root / "desired-state" / "tenant.yaml").write_text(
+            f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
+        )
+        git(root, "init", "-q", "-b", "main")
+        git(root, "config", "user.name", "Ada Admin")
+        git(root, "config", "user.email", "ada@acme.example")
+        git(root, "add", ".")
+        git(root, "commit", "-qm", "Describe the tenant")
+        yield root, url
+
+
+def users(url: str) -> list[str]:
+    r = httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+    return sorted(u["userName"] for u in r.json().get("Resources") or [])
+
+
+def test_without_a_terminal_or_auto_approve_nothing_is_applied(repo: tuple[Path, str]) -> None:
+    root, url = repo
+    r = run(root, "apply")
+    assert r.returncode == 1
+    assert "+ create User user0@x.example" in r.stdout, "the plan is shown first"
+    assert "refusing to apply without confirmation: no terminal to ask on" in r.stderr
+    assert "--auto-approve" in r.stderr and "Traceback" not in r.stderr
+    assert users(url) == []
+
+
+def test_a_second_apply_in_the_same_working_copy_refuses(repo: tuple[Path, str]) -> None:
+    root, url = repo
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    with ApplyLock(root / ".reconciler" / "apply.lock"):  # an apply in progress
+        r = run(root, "apply", "plan.json")
+    assert r.returncode == 1
+    assert f"another apply is running in this working copy (pid {os.getpid()})" in r.stderr
+    assert users(url) == []
+    # The lock went with its holder: the next apply runs.
+    assert run(root, "apply", "plan.json").returncode == 0
+
+
+def test_a_plan_is_applied_only_to_the_tenant_it_was_made_for(repo: tuple[Path, str]) -> None:
+    root, url = repo
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    r = run(root, "apply", "plan.json", "--tenant", "http://127.0.0.1:9/v2")
+    assert r.returncode == 1
+    assert f"this plan was made against {url}, not http://127.0.0.1:9/v2" in r.stderr
+    assert users(url) == []
+
+
+def test_receipt_is_a_git_note_without_secrets_and_keeps_earlier_attempts(
+    repo: tuple[Path, str],
+) -> None:
+    root, url = repo
+    head = git(root, "rev-parse", "HEAD").strip()
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    # An apply that fails: the tenant refuses our token.
+    (root / "desired-state" / "tenant.yaml").write_text(
+        f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: WRONG_TOKEN}}\n"
+    )
+    env_run = subprocess.run(
+        [*CLI, "apply", "plan.json"],
+        cwd=root,
+        env={**os.environ, "NO_COLOR": "1", "WRONG_TOKEN": "tok-wrong-5a6b7c8d"},
+        capture_output=True,
+        text=True,
+    )
+    assert env_run.returncode == 1
+    assert "failed authentication" in env_run.stdout
+    assert "skipped because apply stopped early" in env_run.stdout
+    assert "reconciler apply plan.json --retry-failed" in env_run.stdout
+    git(root, "checkout", "-q", "desired-state/tenant.yaml")
+    retried = run(root, "apply", "plan.json", "--retry-failed")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert f"Receipt attached to {head[:12]}" in retried.stdout
+
+    note = git(root, "notes", "--ref", "reconciler", "show", head)
+    receipt = json.loads(note)
+    assert receipt["desired_commit"] == head and receipt["actor"] == "Ada Admin <ada@acme.example>"
+    assert receipt["counts"] == {"ok": len(receipt["results"])}
+    assert len(receipt["earlier"]) == 1 and receipt["earlier"][0]["counts"].get("failed")
+    assert TOKEN not in note and "tok-wrong" not in note
+
+    shown = run(root, "receipts")
+    assert shown.returncode == 0
+    assert "Apply complete: every change succeeded." in shown.stdout
+    assert "applied by Ada Admin <ada@acme.example>" in shown.stdout
+    assert "earlier: " in shown.stdout
+    assert json.loads(run(root, "receipts", head[:8], "--json").stdout)["plan_hash"]
+
+    bad = run(root, "receipts", "no-such-rev")
+    assert bad.returncode == 1 and "unknown revision 'no-such-rev'" in bad.stderr
+    git(root, "commit", "-q", "--allow-empty", "-m", "later")
+    none = run(root, "receipts")
+    assert none.returncode == 1 and "no receipt for HEAD" in none.stdout
+
+
+@contextlib.contextmanager
+def serve_on(db: Path, port: int) -> Iterator[str]:
+    """The embedded tenant on a given port, so a restart keeps its URL (and the plan's)."""
+    args = [*CLI, "tenant", "serve", "--db", str(db), "--port", str(port)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/v2"
+    try:
+        _wait(url, proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def test_retry_failed_after_the_licence_is_raised(tmp_path: Path) -> None:
+    db, port = tmp_path / "t.db", free_port()
+    init = [*CLI, "tenant", "init", "--db", str(db), "--licence"]
+    subprocess.run([*init, "GoTo Meeting=2"], check=True, capture_output=True)
+    with serve_on(db, port) as url:
+        write_state(tmp_path / "s", 6, groups=1)
+        (tmp_path / "s" / "tenant.yaml").write_text(f"url: {url}\nprofile: generic\n")
+        assert run(tmp_path, "plan", "s", "--out", "plan.json").returncode == 0
+        first = run(tmp_path, "apply", "plan.json", "--dir", "s", "--concurrency", "1")
+        assert first.returncode == 1
+        assert "4 changes could not get a licence (out of licenses):" in first.stdout
+        assert "out of licenses: GoTo Meeting (2 of 2 in use)" in first.stdout
+        assert "reconciler apply plan.json --retry-failed" in first.stdout
+    subprocess.run([*init, "GoTo Meeting=10"], check=True, capture_output=True)
+    with serve_on(db, port):  # the tenant, restarted with more seats
+        retry = run(tmp_path, "apply", "plan.json", "--dir", "s", "--retry-failed")
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        assert "Apply complete: every change succeeded." in retry.stdout
+        again = run(tmp_path, "plan", "s", "--detailed-exitcode")
+        assert again.returncode == 0, again.stdout
