@@ -53,6 +53,8 @@ class Receipt(BaseModel):
     plan_hash: str
     tenant_url: str
     desired_commit: str | None
+    # The applied state held changes that desired_commit does not (applied before committing).
+    desired_uncommitted: bool = False
     actor: str
     run_url: str | None
     started_at: str

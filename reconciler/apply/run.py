@@ -93,6 +93,7 @@ async def apply_plan(
         plan_hash=plan.plan_hash,
         tenant_url=plan.tenant_url,
         desired_commit=plan.desired_commit,
+        desired_uncommitted=plan.desired_uncommitted,
         actor=actor(repo_dir),
         run_url=run_url(),
         started_at=started.isoformat(),

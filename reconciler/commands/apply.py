@@ -120,6 +120,13 @@ def run(
         )
     )
     noted = write_note(directory, receipt)
+    if receipt.desired_commit and receipt.desired_uncommitted:
+        typer.echo(
+            f"warning: desired-state had uncommitted changes: the receipt on "
+            f"{receipt.desired_commit[:12]} records an apply of a state that commit does not "
+            "hold; commit first so the history shows what was applied",
+            err=True,
+        )
     if receipt.desired_commit and not noted:
         typer.echo(
             f"warning: could not attach the receipt to {receipt.desired_commit[:12]} as a git "

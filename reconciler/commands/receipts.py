@@ -36,6 +36,11 @@ def run(
     typer.echo(
         f"applied by {receipt.actor} from {receipt.started_at} to {receipt.finished_at}{where}"
     )
+    if receipt.desired_uncommitted:
+        typer.echo(
+            "note: applied with uncommitted changes in desired-state: this commit does not hold "
+            "all of what was applied"
+        )
     for a in receipt.earlier:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(a.counts.items()))
         typer.echo(f"earlier: {a.started_at} by {a.actor}: {counts} (plan {a.plan_hash[:12]})")

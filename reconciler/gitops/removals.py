@@ -62,6 +62,19 @@ def head_commit(directory: Path) -> str | None:
         return None
 
 
+def uncommitted(directory: Path) -> bool:
+    """Whether ``directory`` holds changes git has not committed (edited, added, deleted or
+    untracked files): then the plan's commit does not hold the state that was planned."""
+    try:
+        repo = git.Repo(directory, search_parent_directories=True)
+        rel = directory.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve())
+        return bool(
+            repo.git.status("--porcelain", "--untracked-files=normal", "--", str(rel) or ".")
+        )
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+        return False
+
+
 def rule_changes(directory: Path, base: str | None, current: tuple[Rule, ...]) -> tuple[str, ...]:
     """Names of rules added, removed or changed since ``base`` (a git revision).
 

@@ -49,6 +49,8 @@ class Removal:
 class PlanContext:
     now: dt.datetime
     commit: str | None = None
+    # The desired-state directory holds changes that ``commit`` does not.
+    uncommitted: bool = False
     removed: Mapping[str, Removal] = field(default_factory=dict)
     targets: tuple[str, ...] = ()
     # The tenant URL actually used (--tenant / RECONCILER_TENANT_URL), never credentials.
@@ -837,6 +839,7 @@ def _finish(b: _Builder, partial: bool) -> Plan:
         live_grants=grants,
         tenant_url=url,
         desired_commit=b.ctx.commit,
+        desired_uncommitted=b.ctx.uncommitted,
         created_at=b.ctx.now.isoformat(),
         partial=partial,
         targets=b.ctx.targets,

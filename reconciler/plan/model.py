@@ -127,6 +127,8 @@ class Plan(Frozen):
     format_version: int = FORMAT_VERSION
     tenant_url: str
     desired_commit: str | None = None
+    # desired-state held changes that desired_commit does not (a local plan before committing).
+    desired_uncommitted: bool = False
     created_at: str = ""
     partial: bool = False
     targets: tuple[str, ...] = ()

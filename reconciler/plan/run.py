@@ -144,7 +144,7 @@ def make_plan(
     changed_rules: tuple[str, ...] | None = None,
 ) -> Plan:
     """``changed_rules``: the rules changed since ``guardrails.base``, when already known."""
-    from reconciler.gitops.removals import head_commit, removal_dates, rule_changes
+    from reconciler.gitops.removals import head_commit, removal_dates, rule_changes, uncommitted
     from reconciler.plan.guard import guard
     from reconciler.plan.rules import evaluate
     from reconciler.policy import load_policies
@@ -155,6 +155,7 @@ def make_plan(
     ctx = PlanContext(
         now=now,
         commit=head_commit(state.root),
+        uncommitted=uncommitted(state.root),
         removed=removal_dates(state.root, present, now),
         targets=targets,
         url=url,

@@ -171,3 +171,25 @@ def test_retry_failed_after_the_licence_is_raised(tmp_path: Path) -> None:
         assert "Apply complete: every change succeeded." in retry.stdout
         again = run(tmp_path, "plan", "s", "--detailed-exitcode")
         assert again.returncode == 0, again.stdout
+
+
+def test_uncommitted_desired_state_is_said_in_the_plan_apply_and_receipt(
+    repo: tuple[Path, str],
+) -> None:
+    """A receipt hangs on a commit: when the state applied is not that commit's, say so."""
+    root, _ = repo
+    clean = run(root, "plan", "--format", "json")
+    assert json.loads(clean.stdout)["desired_uncommitted"] is False
+    state = root / "desired-state" / "state.yaml"
+    state.write_text(state.read_text().replace("title: T1\n", "title: Lead\n"))
+    head = git(root, "rev-parse", "HEAD").strip()
+    plan = run(root, "plan")
+    assert f"at {head[:12]} with uncommitted changes" in plan.stdout
+    assert json.loads(run(root, "plan", "--format", "json").stdout)["desired_uncommitted"]
+    applied = run(root, "apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stderr
+    assert f"warning: desired-state had uncommitted changes: the receipt on {head[:12]}" in (
+        applied.stderr
+    )
+    shown = run(root, "receipts", "HEAD")
+    assert "note: applied with uncommitted changes in desired-state" in shown.stdout
