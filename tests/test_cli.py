@@ -361,3 +361,23 @@ def test_validate_warns_of_rules_that_match_nobody_or_are_shadowed(tmp_path: Pat
         and "rule 'Ops' matches no user" in line
         for line in lines
     ), r.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            '{"tenant_url": 3}',
+            "is not a reconciler plan: tenant_url: Input should be a valid string",
+        ),
+        ("[]", "is not a reconciler plan: the file: Input should be an object"),
+        ("not json", "is not a reconciler plan: the file: Invalid JSON"),
+    ],
+)
+def test_show_names_what_is_wrong_with_a_file_that_is_not_a_plan(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    (tmp_path / "plan.json").write_text(content)
+    r = cli("show", "plan.json", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert expected in r.stderr

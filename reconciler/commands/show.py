@@ -18,8 +18,12 @@ def read_plan(path: Path) -> Plan:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "the file"
+        more = exc.error_count() - 1
         raise InputError(
-            f"{path} is not a reconciler plan ({exc.error_count()} problems)",
+            f"{path} is not a reconciler plan: {where}: {first['msg']}"
+            + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""),
             "pass a file written by `reconciler plan --out`",
         ) from exc
     if plan.format_version != FORMAT_VERSION:
