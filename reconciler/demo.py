@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler import aio
 from reconciler.apply.report import render_text as render_receipt
 from reconciler.apply.run import apply_plan
 from reconciler.desired.state import DesiredState
@@ -72,26 +72,26 @@ def run_demo(directory: Path, say: Callable[[str], None], *, color: bool = False
         shutil.rmtree(Path(".reconciler") / "journal", ignore_errors=True)
         ensure_local_tenant(state, url)
     say(f"== 1. Provision a fresh embedded tenant ({url}) from {directory}/")
-    first = asyncio.run(_plan(state, url))
-    receipt = asyncio.run(apply_plan(first, state.tenant, repo_dir=directory))
+    first = aio.run(_plan(state, url))
+    receipt = aio.run(apply_plan(first, state.tenant, repo_dir=directory))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(receipt.counts.items()))
     say(f"   {len(first.changes)} changes applied: {counts}")
 
     say("\n== 2. Drift: changes made in the tenant, not in git")
-    asyncio.run(_drift(url))
+    aio.run(_drift(url))
     say("   + temp.helper@acme.example created in the admin console")
     say("   ~ olivia.bennett@acme.example: title edited in the admin console")
     say(f"   ! {FORMER} is still in the tenant, but was removed from desired-state in git")
 
     say("\n== 3. reconciler plan")
-    plan = asyncio.run(_plan(state, url))
+    plan = aio.run(_plan(state, url))
     say(render_text(plan, color=color))
 
     say("\n== 4. reconciler apply")
-    receipt = asyncio.run(apply_plan(plan, state.tenant, repo_dir=directory))
+    receipt = aio.run(apply_plan(plan, state.tenant, repo_dir=directory))
     say(render_receipt(receipt))
 
     say("\n== 5. reconciler plan (again)")
-    again = asyncio.run(_plan(state, url))
+    again = aio.run(_plan(state, url))
     say(render_text(again, color=color))
     return 0 if receipt.ok and not again.changes else 1

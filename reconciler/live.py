@@ -52,3 +52,10 @@ class LiveState:
     # What the read had to work around, for people: records skipped (with their id and why),
     # records listed twice, a tenant without /Schemas. The plan shows them as warnings.
     warnings: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        # Counts, not 100,000 resources: a repr may be formatted where nobody reads it.
+        return (
+            f"LiveState(url={self.url!r}, {len(self.users)} users, {len(self.groups)} groups, "
+            f"{len(self.warnings)} warnings)"
+        )

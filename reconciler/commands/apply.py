@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
+from reconciler import aio
 from reconciler.apply import report
 from reconciler.apply.receipt import write_note
 from reconciler.apply.run import WORK, apply_plan
@@ -108,7 +108,7 @@ def run(
             f"({journal}): applying it from the start",
             err=True,
         )
-    receipt = asyncio.run(
+    receipt = aio.run(
         apply_plan(
             plan,
             settings,

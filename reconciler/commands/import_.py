@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import typer
 
+from reconciler import aio
 from reconciler.desired.loader import load
 from reconciler.desired.models import Auth, Profile
 from reconciler.diagnostics import render_text
@@ -76,7 +76,7 @@ def run(
                 schemas = None
             return live, schemas
 
-    live, schemas = asyncio.run(read())
+    live, schemas = aio.run(read())
     for warning in live.warnings:  # e.g. a record that failed validation: not imported
         typer.echo(f"warning: {warning}", err=True)
     result = import_tenant(

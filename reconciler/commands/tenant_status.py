@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
 
+from reconciler import aio
 from reconciler.desired.models import CORE_USER
 from reconciler.errors import TenantError
 from reconciler.live import Capabilities
@@ -45,7 +45,7 @@ def run(
     url = tenant_url(state, tenant)
     ensure_local_tenant(state, url)
     try:
-        caps, users, groups, rate, warnings = asyncio.run(_status(url, state))
+        caps, users, groups, rate, warnings = aio.run(_status(url, state))
     except TenantError as exc:
         typer.echo(f"error: {exc}", err=True)
         if exc.hint:
