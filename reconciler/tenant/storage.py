@@ -128,6 +128,11 @@ class PersistentStorage(InMemoryStorage):
             model = models.get(type_)
             if model is None:
                 continue
+            meta = body.setdefault("meta", {})
+            if isinstance(meta, dict) and not meta.get("resourceType"):
+                # The row says what it is; without this the resource would be filed under no
+                # type and never listed.
+                meta["resourceType"] = type_
             try:
                 loaded.append(cast(Resource[Any], model.model_validate(body)))
             except ValidationError as exc:

@@ -70,3 +70,36 @@ def test_serve_a_database_with_records_the_schemas_reject(tmp_path: Path) -> Non
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "t.db holds 1 record(s) this tenant's schemas reject:" in r.stderr
     assert "User 'zzz': userName: Input should be a valid string" in r.stderr
+
+
+def test_serve_lists_rows_whose_meta_does_not_name_their_type(tmp_path: Path) -> None:
+    """Rows written by another tool (a restore, a script) may lack meta.resourceType; the
+    row's own type says what they are, and they are served, not silently dropped."""
+    import json
+    import sqlite3
+
+    import httpx
+
+    from reconciler.tenant.seed import seed
+    from tests.servers import serve_embedded
+
+    seed(tmp_path / "t.db", 2, 0)
+    conn = sqlite3.connect(tmp_path / "t.db")
+    (uid,) = conn.execute("SELECT id FROM resources WHERE type = 'User' LIMIT 1").fetchone()
+    rows = [
+        ("Group", "g-restored", {"displayName": "Restored", "members": [{"value": uid}]}),
+        ("User", "u-restored", {"userName": "restored@acme.example", "meta": {}}),
+    ]
+    for type_, rid, body in rows:
+        schema = f"urn:ietf:params:scim:schemas:core:2.0:{type_}"
+        body = {"schemas": [schema], "id": rid, **body}
+        conn.execute("INSERT INTO resources VALUES (?, ?, ?)", (type_, rid, json.dumps(body)))
+    conn.commit()
+    conn.close()
+    with serve_embedded(tmp_path / "t.db") as url:
+        groups = httpx.get(f"{url}/Groups").json()["Resources"]
+        users = httpx.get(f"{url}/Users", params={"filter": 'userName eq "restored@acme.example"'})
+    assert [(g["displayName"], [m["value"] for m in g["members"]]) for g in groups] == [
+        ("Restored", [uid])
+    ]
+    assert [u["id"] for u in users.json()["Resources"]] == ["u-restored"]
