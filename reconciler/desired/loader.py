@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import difflib
 import errno
-import gc
 import hashlib
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from reconciler.desired.models import SECTIONS, Attribute, Document, Group, Rule
 from reconciler.desired.state import DesiredState, Source
 from reconciler.desired.yamlsource import PositionIndex, YamlProblem, decode, parse
 from reconciler.diagnostics import Diagnostic, Severity, display_path
+from reconciler.gcpause import no_gc_pauses
 
 TENANT_FILE = "tenant.yaml"
 _SECTION_MODEL: dict[str, type[BaseModel]] = {
@@ -531,26 +530,8 @@ def load_files(
     e.g. read from git blobs. ``cache`` reuses validated documents by content. ``unreadable``
     names files that exist but could not be read: each is reported, and references that
     such a file may have declared are not reported as unknown."""
-    with _no_gc_pauses():
+    with no_gc_pauses():
         return _load_files(root, contents, cache, unreadable or {})
-
-
-@contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a state loads.
-
-    Loading allocates millions of small objects that all stay alive (parsed YAML, then the
-    models). Each allocation burst triggers a collection, and the oldest generation's ones
-    rescan the whole growing heap to free almost nothing: at 30,000 users that was half of
-    the load time. The few cycles made meanwhile are collected once the collector resumes.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _load_files(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler import aio
 from reconciler.desired.loader import load
 from reconciler.desired.models import Tenant
 from reconciler.desired.state import DesiredState
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import InputError, UsageError
+from reconciler.gcpause import no_gc_pauses
 from reconciler.live import LiveState
 from reconciler.plan.build import PlanContext, build_plan
 from reconciler.plan.model import Plan
@@ -144,12 +145,24 @@ def make_plan(
     changed_rules: tuple[str, ...] | None = None,
 ) -> Plan:
     """``changed_rules``: the rules changed since ``guardrails.base``, when already known."""
+    with no_gc_pauses():
+        return _make_plan(state, live, url, targets, now, guardrails or Guardrails(), changed_rules)
+
+
+def _make_plan(
+    state: DesiredState,
+    live: LiveState,
+    url: str,
+    targets: tuple[str, ...],
+    now: dt.datetime | None,
+    g: Guardrails,
+    changed_rules: tuple[str, ...] | None,
+) -> Plan:
     from reconciler.gitops.removals import head_commit, removal_dates, rule_changes, uncommitted
     from reconciler.plan.guard import guard
     from reconciler.plan.rules import evaluate
     from reconciler.policy import load_policies
 
-    g = guardrails or Guardrails()
     present = {u.userName.casefold() for u in state.users}
     now = now or dt.datetime.now(dt.UTC)
     ctx = PlanContext(
@@ -195,7 +208,7 @@ def plan_directory(
     allowances(g.allow)
     policy_dir(g, loaded.state)
     changed = rule_changes(loaded.state.root, g.base, loaded.state.rules)
-    live = asyncio.run(read_tenant(loaded.state, url, progress))
+    live = aio.run(read_tenant(loaded.state, url, progress))
     plan = make_plan(
         loaded.state, live, url=url, targets=targets, guardrails=g, changed_rules=changed
     )

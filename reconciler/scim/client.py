@@ -198,6 +198,10 @@ class ScimClient:
             response = await self.http.request(
                 method, path, params=params, json=body, headers=all_headers
             )
+            # The body is read; httpx's response and its stream refer to each other, which
+            # would keep a megabyte-long page alive until a cyclic collection, and a read
+            # pauses those (see reconciler.gcpause). Let the stream go.
+            response.stream = httpx.ByteStream(b"")
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing reached the server: safe to retry whatever the method.
             raise _Transient(None, exc) from exc

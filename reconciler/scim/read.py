@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.errors import TenantProtocolError
+from reconciler.gcpause import no_gc_pauses
 from reconciler.live import Capabilities, LiveState
 from reconciler.scim.client import ENDPOINT, ScimClient, tolerate
 from reconciler.scim.discovery import discover
@@ -184,6 +185,11 @@ def problem(resource_type: str, r: Any) -> str | None:
 
 async def read_live(client: ScimClient, *, progress: Progress | None = None) -> LiveState:
     """The whole tenant: capabilities, users (active and inactive), groups with members."""
+    with no_gc_pauses():
+        return await _read_live(client, progress)
+
+
+async def _read_live(client: ScimClient, progress: Progress | None) -> LiveState:
     caps: Capabilities = await discover(client)
     size = min(n for n in (client.facts.page_size, caps.max_results, caps.max_page_size) if n)
     if caps.pagination == "cursor":
