@@ -6,12 +6,13 @@ of the live pages it compares (issue: plan); the sample policies add at most 50%
 time (issue: policies). Also printed: the whole `reconciler plan` wall time and peak memory.
 
 The machine this runs on is often shared, so in-process figures are CPU time (process_time),
-the best of three runs of each side. The policy overhead is the policies' cost measured in
-process (guard with minus without them) over the CPU time of a whole `reconciler plan`
-process without them; both whole commands' wall and CPU times are printed as a cross-check.
-CPU rather than wall is the stricter reading: the tenant's own time, which policies do not
-change, counts in the wall time of both runs, so (plan + policies + tenant) / (plan +
-tenant) <= (plan + policies) / plan.
+the best of three runs of each side, with Python's collector on as in any process; the core's
+ratio is also printed with each side paying the collector only for its own objects. The
+policy overhead is judged on both readings, the larger one counting: the wall time of a
+whole `reconciler plan` with and without them (after a warm-up run, so both find the
+tenant's caches full), and their cost measured in process (guard with minus without them)
+over the CPU time of a whole `reconciler plan` without them, which one run of each whole
+command cannot resolve on a shared machine.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, TypeVar
 
 from reconciler.commands.tenant_init import extensions_of
 from reconciler.desired.loader import load
-from reconciler.desired.models import CORE_USER
+from reconciler.desired.models import CORE_USER, Profile
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
 from reconciler.plan import scimmap
@@ -39,6 +40,7 @@ from reconciler.plan.build import PlanContext, build_plan
 from reconciler.plan.guard import guard
 from reconciler.plan.rules import evaluate
 from reconciler.policy import load_policies
+from reconciler.scim.profiles import facts
 from reconciler.tenant.settings import TenantSettings
 from reconciler.tenant.store import Store, init_tenant
 from tests.bench.generate import generate
@@ -49,26 +51,38 @@ CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 T = TypeVar("T")
 
 
-# `reconciler` in a child process that reports its own peak memory (KiB) on stderr.
+# `reconciler` in a child process that reports its own peak memory (KiB) on stderr: VmHWM,
+# the peak of this process's own memory. (ru_maxrss would also count the bench's own memory,
+# which a forked child starts out sharing.)
 WRAP = """import resource, sys
 from reconciler.cli import main
 try:
     main()
 finally:
     use = resource.getrusage(resource.RUSAGE_SELF)
-    print("PEAK_RSS", use.ru_maxrss, "CPU", use.ru_utime + use.ru_stime, file=sys.stderr)
+    with open("/proc/self/status") as status:
+        hwm = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print("PEAK_RSS", hwm, "CPU", use.ru_utime + use.ru_stime, file=sys.stderr)
 """
+# GoTo's 10 requests/s, which the goto profile keeps to, would make the whole command's wall
+# time mostly waiting; the command is timed with it lifted, and its cost printed apart.
+GOTO_RATE = 10
 
 
-def _best(fn: Callable[[], T], runs: int = 3) -> tuple[float, T]:
-    """The least CPU time of ``runs`` calls, and the last result."""
+def _best(fn: Callable[[], T], runs: int = 3, *, frozen: bool = False) -> tuple[float, T]:
+    """The least CPU time of ``runs`` calls, and the last result. ``frozen``: the heap that
+    exists before the call is hidden from the garbage collector (gc.freeze), so the call
+    pays the collector only for what it allocates itself."""
     best, result = float("inf"), None
     for _ in range(runs):
         result = None
         gc.collect()
+        if frozen:
+            gc.freeze()
         t = time.process_time()
         result = fn()
         best = min(best, time.process_time() - t)
+        gc.unfreeze()
     assert result is not None
     return best, result
 
@@ -95,7 +109,7 @@ def live_pages(state: DesiredState, changed: float) -> tuple[list[bytes], list[b
                 "displayName": g.displayName,
                 "externalId": g.externalId,
                 "members": [{"value": ids[m]} for m in sorted(members)],
-                "meta": {"version": 'W/"1"'},
+                "meta": {"version": 'W/"1"', "resourceType": "Group"},
             }
         )
     page = lambda rs: json.dumps({"totalResults": len(rs), "Resources": rs}).encode()  # noqa: E731
@@ -126,6 +140,8 @@ def main() -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "desired-state"
         generate(root, users=users, groups=groups, rules=50, url="local:tenant.db")
+        tenant_yaml = root / "tenant.yaml"
+        tenant_yaml.write_text(tenant_yaml.read_text() + "rate_limit: 1000000\n")
         state = load(root).state
         assert state is not None
         upages, gpages = live_pages(state, 0.01)
@@ -133,6 +149,8 @@ def main() -> bool:
         live = LiveState("local:tenant.db", tuple(live_users), tuple(live_groups))
         ctx = PlanContext(now=dt.datetime.now(dt.UTC))
         core, plan = _best(lambda: build_plan(state, live, ctx))
+        parse_frozen = _best(lambda: (_parse(upages), _parse(gpages)), frozen=True)[0]
+        core_frozen = _best(lambda: build_plan(state, live, ctx), frozen=True)[0]
         policies = load_policies(REPO / "policies")
         without = core + _best(lambda: guard(plan, state, evaluate(state), policies=None))[0]
         with_policies = (
@@ -172,6 +190,7 @@ def main() -> bool:
                     )
                 return wall, float(r.stderr.rsplit(" CPU ", 1)[-1].split()[0]), r
 
+            whole(no_policies)  # fills the server's caches: both timed runs find them full
             bare_plan, bare_cpu, _ = whole(no_policies)
             with_plan, with_cpu, r = whole(REPO / "policies")
         rss = int(r.stderr.rsplit("PEAK_RSS ", 1)[-1].split()[0]) / 1024
@@ -187,6 +206,13 @@ def main() -> bool:
     print("CPU time, best of 3:")
     print(f"json.loads of the live pages:       {parse:7.2f} s")
     print(f"pure plan core:                     {core:7.2f} s   ratio {ratio:.2f} (goal <= 1.50)")
+    # json.loads allocates millions of containers, so half its time above is the collector
+    # rescanning the heap around it (the desired state); the core allocates far less.
+    print(
+        f"  the same, each paying the collector only for its own objects (gc.freeze): "
+        f"json.loads {parse_frozen:.2f} s, core {core_frozen:.2f} s, "
+        f"ratio {core_frozen / parse_frozen:.2f}"
+    )
     print(f"plan core + guard without policies: {without:7.2f} s")
     print(f"plan core + guard with policies:    {with_policies:7.2f} s   (+{overhead * 100:.0f}%)")
     # The policies' own cost, measured in process (best of 3), over what the whole command
@@ -194,6 +220,7 @@ def main() -> bool:
     # difference is within their noise on a shared machine, either way).
     policy_cost = with_policies - without
     whole_overhead = policy_cost / bare_cpu
+    wall_overhead = with_plan / bare_plan - 1
     print("whole `reconciler plan` (wall; CPU of the plan process):")
     print(f"  without policies:         {bare_plan:7.2f} s; {bare_cpu:7.2f} s")
     print(
@@ -201,15 +228,26 @@ def main() -> bool:
         f"({with_cpu / bare_cpu - 1:+.0%} CPU, {with_plan / bare_plan - 1:+.0%} wall, one run "
         f"each); exit {r.returncode}; peak RSS {rss:.0f} MiB (goal <= 1024)"
     )
+    page = facts(Profile.goto).page_size
+    pages = 2 + -(-users // page) + -(-groups // page)
     print(
-        f"policies' cost {policy_cost:.2f} s CPU over the plan's {bare_cpu:.2f} s: "
-        f"+{whole_overhead:.0%} (goal <= 50%)"
+        f"  (GoTo's own rate limit, {GOTO_RATE} requests/s, lifted for these runs: against GoTo "
+        f"the read's {pages} requests of {page} resources would add at least "
+        f"{pages / GOTO_RATE:.0f} s of waiting)"
+    )
+    print(
+        f"policies add {wall_overhead:+.0%} to the wall time of `reconciler plan` (goal <= 50%); "
+        f"cross-check in process: their cost {policy_cost:.2f} s CPU over the plan's "
+        f"{bare_cpu:.2f} s, {whole_overhead:+.0%}"
     )
     for e in errors[:3]:
         print(f"  plan diagnostic (error): {e[:160]}")
     verdicts = {
         "plan core <= 1.5x json.loads (issue: plan)": ratio <= 1.5,
-        "policies add <= 50% to reconciler plan (issue: policies)": whole_overhead <= 0.5,
+        "policies add <= 50% to reconciler plan (issue: policies)": max(
+            wall_overhead, whole_overhead
+        )
+        <= 0.5,
         "peak memory <= 1 GiB": rss <= 1024,
     }
     for goal, ok in verdicts.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.bench.generate import generate
 
 CHILD = r"""
-import resource, sys, time
+import sys, time
 from pathlib import Path
 mode, root = sys.argv[1], Path(sys.argv[2])
 t = time.perf_counter()
@@ -34,7 +34,7 @@ else:
     except SystemExit as exc:
         assert exc.code == 0, f"the generated state does not validate (exit {exc.code})"
 wall = time.perf_counter() - t
-print(wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(wall, int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:"))))
 """
 
 
