@@ -200,11 +200,28 @@ async def _read_live(client: ScimClient, progress: Progress | None) -> LiveState
         read_all(client, "User", size, bound=bound, progress=progress),
         read_all(client, "Group", size, bound=bound),
     )
-    if client.facts.active_only_listing:
-        # Genesys lists only active users unless asked for the others.
-        inactive = await read_all(client, "User", size, filter="active eq false", bound=bound)
-        known = {u["id"] for u in users}
-        users += [u for u in inactive if u["id"] not in known]
+    inactive = (
+        await read_all(client, "User", size, filter=INACTIVE, bound=bound)
+        if client.facts.active_only_listing
+        else []
+    )
+    return _live_state(client, caps, users, groups, inactive)
+
+
+# Genesys lists only active users unless asked for the others.
+INACTIVE = "active eq false"
+
+
+def _live_state(
+    client: ScimClient,
+    caps: Capabilities,
+    users: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+    inactive: list[dict[str, Any]],
+) -> LiveState:
+    """The tenant as read: ``inactive`` users (listed apart on some tenants) join the others."""
+    known = {u["id"] for u in users}
+    users += [u for u in inactive if u["id"] not in known]
     return LiveState(
         url=client.url,
         users=tuple(users),
@@ -239,14 +256,9 @@ async def read_by_cursor(
 async def _read_live_by_cursor(client: ScimClient, caps: Capabilities, size: int) -> LiveState:
     users = await read_by_cursor(client, "User", size)
     groups = await read_by_cursor(client, "Group", size)
-    if client.facts.active_only_listing:
-        known = {u["id"] for u in users}
-        inactive = await read_by_cursor(client, "User", size, filter="active eq false")
-        users += [u for u in inactive if u["id"] not in known]
-    return LiveState(
-        url=client.url,
-        users=tuple(users),
-        groups=tuple(groups),
-        capabilities=caps,
-        warnings=tuple(client.warnings),
+    inactive = (
+        await read_by_cursor(client, "User", size, filter=INACTIVE)
+        if client.facts.active_only_listing
+        else []
     )
+    return _live_state(client, caps, users, groups, inactive)
