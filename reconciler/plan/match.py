@@ -51,6 +51,91 @@ def index_live(
     return index
 
 
+class Pairer:
+    """Pairs desired objects with ``live`` ones, one desired object at a time, in order (an
+    earlier object claims a live one first). The plan pairs each user as it compares it,
+    while both are fresh in memory; :func:`pair` pairs a whole list.
+
+    Live resources are distinct objects with distinct ids (the reader keeps each id once), so
+    a claim is recorded by the resource object itself: telling the unmatched ones apart then
+    never reads them again."""
+
+    def __init__(
+        self,
+        live: Sequence[Resource],
+        keys: Sequence[str],
+        extract: Callable[[Resource, str], list[str]],
+        label: Callable[[Resource], str],
+        desired_label: Callable[[int], str] = lambda i: f"desired object #{i + 1}",
+    ) -> None:
+        self.live = live
+        self.keys = keys
+        self.extract = extract
+        self.label = label
+        self.desired_label = desired_label
+        self.indexes: dict[str, dict[str, Resource | _Dups]] = {}
+        self.result = Pairing()
+        self.claimed: dict[int, int] = {}  # id() of a claimed live resource -> desired index
+
+    def match(self, i: int, desired_keys: DesiredKeys) -> Resource | None:
+        """The live resource desired object ``i`` pairs with (recorded), or None: none, or an
+        error (recorded in ``result.errors``)."""
+        claimed, result = self.claimed, self.result
+        for k in self.keys:
+            wanted = desired_keys(i, k)
+            if not wanted:
+                continue
+            index = self.indexes.get(k)
+            if index is None:
+                index = self.indexes[k] = index_live(self.live, k, self.extract)
+            if len(wanted) == 1:  # the common case, without a dict of candidates
+                found = index.get(wanted[0])
+                if found is None:
+                    continue
+                if not isinstance(found, _Dups) and id(found) not in claimed:
+                    claimed[id(found)] = i
+                    result.pairs[i] = found
+                    result.matched_by[i] = k
+                    return found
+            candidates: dict[int, Resource] = {}
+            for v in wanted:
+                found = index.get(v)
+                if found is None:
+                    continue
+                for r in found if isinstance(found, _Dups) else (found,):
+                    candidates[id(r)] = r
+            if not candidates:
+                continue
+            label = self.label
+            if len(candidates) > 1:
+                names = " and ".join(
+                    sorted(f"{label(r)} (id {r.get('id')})" for r in candidates.values())
+                )
+                result.errors.append((i, f"ambiguous match by {k}: {names}"))
+                return None
+            r = next(iter(candidates.values()))
+            if id(r) in claimed:
+                result.errors.append(
+                    (
+                        i,
+                        f"live {label(r)} (id {r.get('id')}) by {k} is already matched by "
+                        f"{self.desired_label(claimed[id(r)])}",
+                    )
+                )
+                return None
+            claimed[id(r)] = i
+            result.pairs[i] = r
+            result.matched_by[i] = k
+            return r
+        return None
+
+    def finish(self) -> Pairing:
+        """The pairing, with the live resources nobody claimed."""
+        claimed = self.claimed
+        self.result.unmatched_live = [r for r in self.live if id(r) not in claimed]
+        return self.result
+
+
 def pair(
     count: int,
     desired_keys: DesiredKeys,
@@ -62,59 +147,10 @@ def pair(
 ) -> Pairing:
     """Pair ``count`` desired objects with ``live`` ones. ``desired_keys(i, key)`` gives
     desired object i's normalised values for a key; ``desired_label(i)`` names it in errors."""
-    indexes: dict[str, dict[str, Resource | _Dups]] = {}
-    result = Pairing()
-    claimed: dict[str, int] = {}
+    pairer = Pairer(live, keys, extract, label, desired_label)
     for i in range(count):
-        for k in keys:
-            wanted = desired_keys(i, k)
-            if not wanted:
-                continue
-            index = indexes.get(k)
-            if index is None:
-                index = indexes[k] = index_live(live, k, extract)
-            if len(wanted) == 1:  # the common case, without a dict of candidates
-                found = index.get(wanted[0])
-                if found is None:
-                    continue
-                if not isinstance(found, _Dups):
-                    rid = str(found.get("id"))
-                    if rid not in claimed:
-                        claimed[rid] = i
-                        result.pairs[i] = found
-                        result.matched_by[i] = k
-                        break
-            candidates: dict[str, Resource] = {}
-            for v in wanted:
-                found = index.get(v)
-                if found is None:
-                    continue
-                for r in found if isinstance(found, _Dups) else (found,):
-                    candidates[str(r.get("id"))] = r
-            if not candidates:
-                continue
-            if len(candidates) > 1:
-                names = " and ".join(
-                    sorted(f"{label(r)} (id {rid})" for rid, r in candidates.items())
-                )
-                result.errors.append((i, f"ambiguous match by {k}: {names}"))
-                break
-            rid, r = next(iter(candidates.items()))
-            if rid in claimed:
-                result.errors.append(
-                    (
-                        i,
-                        f"live {label(r)} (id {rid}) by {k} is already matched by "
-                        f"{desired_label(claimed[rid])}",
-                    )
-                )
-                break
-            claimed[rid] = i
-            result.pairs[i] = r
-            result.matched_by[i] = k
-            break
-    result.unmatched_live = [r for r in live if str(r.get("id")) not in claimed]
-    return result
+        pairer.match(i, desired_keys)
+    return pairer.finish()
 
 
 def user_key_values(r: Resource, key: str) -> list[str]:

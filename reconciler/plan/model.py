@@ -145,7 +145,7 @@ class Plan(Frozen):
     diagnostics: tuple[PlanDiagnostic, ...] = ()
     allowances: tuple[Allowance, ...] = ()
     blocked: bool = False
-    # Live ids of users the plan references by userName (casefolded), for apply.
+    # Live ids of the users the changes name (casefolded userName → id), for apply and readers.
     ids: dict[str, str] = Field(default_factory=dict)
     sensitive_paths: tuple[str, ...] = ()
     plan_hash: str = ""

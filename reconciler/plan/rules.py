@@ -96,27 +96,60 @@ def matches(rule: Rule, user: User, groups: frozenset[str]) -> tuple[str, ...] |
     return tuple(via_any) + tuple(m.groups_all)
 
 
-def evaluate(state: DesiredState) -> dict[str, EffectiveAccess]:
-    """Effective access of every desired user, keyed by casefolded userName.
+class Evaluator:
+    """Effective access of one user at a time (``evaluate`` does every user).
 
     Users with the same groups (and the same values of the attributes rule conditions test)
     get the same access, so it is computed once per such signature and shared: the object is
     the same for those users and must not be mutated.
     """
-    rules = sorted(state.rules, key=lambda r: r.priority)
-    tested = sorted({c.attribute for r in rules for c in r.match.conditions})
-    relevant = {g.casefold() for r in rules for g in (*r.match.groups_any, *r.match.groups_all)}
+
+    def __init__(self, state: DesiredState) -> None:
+        self.rules = sorted(state.rules, key=lambda r: r.priority)
+        self.tested = sorted({c.attribute for r in self.rules for c in r.match.conditions})
+        self.relevant = frozenset(
+            g.casefold() for r in self.rules for g in (*r.match.groups_any, *r.match.groups_all)
+        )
+        self.groups_of = state.groups_of
+        self.cache: dict[Any, EffectiveAccess] = {}
+        # Without conditions, by the user's set of groups as it is (users with the same
+        # groups share one set object: DesiredState.groups_of).
+        self.by_groups: dict[frozenset[str], EffectiveAccess] | None = None if self.tested else {}
+
+    def __call__(self, user: User, key: str) -> EffectiveAccess:
+        """``key``: the user's casefolded userName."""
+        mine = self.groups_of.get(key, _NONE)
+        by_groups = self.by_groups
+        if by_groups is not None:
+            acc = by_groups.get(mine)
+            if acc is None:
+                acc = by_groups[mine] = self._signed(user, mine)
+            return acc
+        return self._signed(user, mine)
+
+    def _signed(self, user: User, mine: frozenset[str]) -> EffectiveAccess:
+        groups = mine & self.relevant
+        # Without conditions, the groups alone are the signature.
+        signature: Any = groups
+        if self.tested:
+            signature = (groups, tuple(str(_attr_value(user, a)) for a in self.tested))
+        acc = self.cache.get(signature)
+        if acc is None:
+            acc = self.cache[signature] = _access(self.rules, user, groups)
+        return acc
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def evaluate(state: DesiredState) -> dict[str, EffectiveAccess]:
+    """Effective access of every desired user, keyed by casefolded userName (see
+    :class:`Evaluator`)."""
+    access = Evaluator(state)
     out: dict[str, EffectiveAccess] = {}
-    cache: dict[tuple[frozenset[str], tuple[Any, ...]], EffectiveAccess] = {}
     for user in state.users:
         key = user.userName.casefold()
-        groups = state.groups_of.get(key, frozenset()) & relevant
-        values = tuple(str(_attr_value(user, a)) for a in tested)
-        signature = (groups, values)
-        acc = cache.get(signature)
-        if acc is None:
-            acc = cache[signature] = _access(rules, user, groups)
-        out[key] = acc
+        out[key] = access(user, key)
     return out
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, Attribute, User
@@ -23,6 +25,7 @@ ACCESS_EXT = "urn:ietf:params:scim:schemas:extension:reconciler:2.0:User"
 USER_REF = "$user"
 SIMPLE = ("displayName", "nickName", "title", "userType", "preferredLanguage", "locale", "timezone")
 NAME_PARTS = ("givenName", "familyName", "middleName", "honorificPrefix", "honorificSuffix")
+NAME_ALL = (*NAME_PARTS, "formatted")
 Norm = Callable[[Any], Any]
 
 
@@ -181,11 +184,36 @@ def attribute_path(attr: Attribute) -> str:
     return f"{attr.scim.schema_}:{attr.scim_path}"
 
 
+def _number(v: Any) -> Any:
+    """Integers and decimals by value: ``5``, ``5.0`` and ``"5"`` are one number."""
+    if v is None or isinstance(v, bool):
+        return None if v is None else str(v).casefold()
+    try:
+        number = Decimal(str(v).strip())
+    except ArithmeticError:
+        return str(v).casefold()
+    return str(v).casefold() if number.is_nan() else number
+
+
+def _boolean(v: Any) -> Any:
+    """Booleans by value: ``true``, ``"True"`` and ``1`` are one value."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        text = v.strip().casefold()
+        return {"true": True, "false": False}.get(text, text)
+    if isinstance(v, (bool, int)) and v in (0, 1):
+        return bool(v)
+    return str(v).casefold()
+
+
 def _attr_norm(attr: Attribute) -> Norm:
     if attr.multi_valued:
         return _multi if attr.case_exact else _multi_ci
-    if attr.type in ("boolean", "integer", "decimal"):
-        return lambda v: None if v is None else str(v).casefold()
+    if attr.type == "boolean":
+        return _boolean
+    if attr.type in ("integer", "decimal"):
+        return _number
     return _s if attr.case_exact else _ci
 
 
@@ -198,7 +226,7 @@ _USER_NAME = Spec("userName", _ci)
 _ACTIVE = Spec("active", _active)
 _EXTERNAL_ID = Spec("externalId", _s)
 _SIMPLE = tuple((name, Spec(name, _s)) for name in SIMPLE)
-_NAME = tuple((part, Spec(f"name.{part}", _s)) for part in (*NAME_PARTS, "formatted"))
+_NAME = tuple((part, Spec(f"name.{part}", _s)) for part in NAME_ALL)
 _EMAILS = Spec("emails", _typed_list)
 _PHONES = Spec("phoneNumbers", _typed_list)
 _MANAGER = Spec(f"{ENTERPRISE_USER}:manager", _ref)
@@ -316,13 +344,16 @@ _DEVICE_GROUPS = Spec(f"{ACCESS_EXT}:deviceGroups", _multi)
 # Users share their EffectiveAccess object with every user of the same groups (rules.py), so
 # the grant attributes are built once per access object. Entries keep the object alive, so an
 # id is never reused for another while cached.
-_GRANTS: dict[int, tuple[object, list[Pair]]] = {}
+_GRANTS: dict[int, tuple[object, list[Pair], tuple[Any, ...]]] = {}
+_ACCESS_SUBS = ("userGroup", "settingsTemplate", "deviceGroups")
 
 
-def _grant_values(access: EffectiveAccess | None) -> list[Pair]:
+def _grants(access: EffectiveAccess | None) -> tuple[object, list[Pair], tuple[Any, ...]]:
+    """The grant attributes of ``access`` as pairs, and as (entitlements, roles, the access
+    extension's values in ``_ACCESS_SUBS`` order) for :func:`unchanged`."""
     cached = _GRANTS.get(id(access))
     if cached is not None and cached[0] is access:
-        return cached[1]
+        return cached
     grants = access.as_dict() if access else {}
     entitlements = sorted({*grants.get("products", []), *grants.get("entitlements", [])})
     role = grants.get("role") or ""
@@ -335,28 +366,149 @@ def _grant_values(access: EffectiveAccess | None) -> list[Pair]:
         (_SETTINGS, grants.get("settingsTemplate") or None),
         (_DEVICE_GROUPS, grants.get("deviceGroups") or None),
     ]
+    quick = (out[0][1], out[1][1], (out[2][1], out[3][1], out[4][1]))
     if len(_GRANTS) > 100_000:
         _GRANTS.clear()
-    _GRANTS[id(access)] = (access, out)
-    return out
+    entry = _GRANTS[id(access)] = (access, out, quick)
+    return entry
+
+
+def _grant_values(access: EffectiveAccess | None) -> list[Pair]:
+    return _grants(access)[1]
 
 
 Write = Callable[[Any], Any]
-_SPECS: dict[int, tuple[object, list[tuple[str, Spec, Write | None]]]] = {}
+_SPECS: dict[int, tuple[object, list[tuple[str, Spec, Write | None]], _Layout]] = {}
+
+
+class _Layout:
+    """Where the custom attributes live in a SCIM resource, for :func:`unchanged`: those at
+    the top level (``paths`` and attribute ``names``), then those in each extension or
+    complex attribute (``(urn, sub-attribute names, attribute names)``). ``usable`` is False
+    when a custom attribute shares a place with one :func:`unchanged` compares on its own
+    (say a custom ``title``): those states always take the full comparison."""
+
+    __slots__ = ("heads", "names", "paths", "usable")
+
+    def __init__(self, specs: list[tuple[str, Spec, Write | None]]) -> None:
+        top = [(spec.head, name) for name, spec, _ in specs if spec.sub is None]
+        self.paths = tuple(p for p, _ in top)
+        self.names = tuple(n for _, n in top)
+        heads: dict[str, tuple[list[str], list[str]]] = {}
+        for name, spec, _ in specs:
+            if spec.sub is not None:
+                subs, names = heads.setdefault(spec.head, ([], []))
+                subs.append(spec.sub)
+                names.append(name)
+        self.heads = tuple((h, tuple(subs), tuple(names)) for h, (subs, names) in heads.items())
+        own = {*_QUICK_TOP, "active", "name", "emails", "phoneNumbers", "entitlements", "roles"}
+        self.usable = (
+            not own & {*self.paths, *heads}
+            and ACCESS_EXT not in heads
+            and "manager" not in heads.get(ENTERPRISE_USER, ((), ()))[0]
+        )
 
 
 def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[str, Spec, Write | None]]:
     """(name, spec, how to write a value or None) of each custom attribute, built once."""
+    return _compiled(attributes)[1]
+
+
+def _compiled(
+    attributes: tuple[Attribute, ...],
+) -> tuple[object, list[tuple[str, Spec, Write | None]], _Layout]:
     cached = _SPECS.get(id(attributes))
     if cached is not None and cached[0] is attributes:
-        return cached[1]
+        return cached
     specs = [
         (a.name, Spec(attribute_path(a), _attr_norm(a), a.sensitive), _attr_writer(a))
         for a in attributes
     ]
     _SPECS.clear()
-    _SPECS[id(attributes)] = (attributes, specs)
-    return specs
+    entry = _SPECS[id(attributes)] = (attributes, specs, _Layout(specs))
+    return entry
+
+
+# The user fields unchanged() compares as one tuple with the live top-level values.
+_QUICK_TOP = ("userName", "externalId", *SIMPLE)
+_quick_top = attrgetter(*_QUICK_TOP)
+_quick_name = attrgetter(*NAME_ALL)
+
+
+def unchanged(
+    user: User,
+    state: DesiredState,
+    access: EffectiveAccess | None,
+    ids: Mapping[str, str],
+    resource: Mapping[str, Any],
+    *,
+    active: bool = True,
+) -> bool:
+    """True when every attribute :func:`desired_values` would manage is already, exactly,
+    the live value: no comparison of normalised values is needed.
+
+    The plan's hot path at scale (most users are unchanged), so it builds no pairs and
+    compares whole groups of values at once (the top-level fields as one tuple, each
+    extension's as another). It is conservative: values that differ only in ways
+    normalising forgives (case, order, a string boolean), an unmanaged field the live user
+    has and the desired one leaves alone, or an extra sub-attribute make it answer False,
+    and the caller then compares properly (:func:`same_as_live`). It never answers True for
+    a user that comparison would find changed: values equal here normalise alike.
+    """
+    compiled = _SPECS.get(id(state.attributes))
+    if compiled is None or compiled[0] is not state.attributes:
+        compiled = _compiled(state.attributes)
+    layout = compiled[2]
+    if not layout.usable:
+        return False
+    get = resource.get
+    if get("active", True) is not active:
+        return False
+    if tuple(map(get, _QUICK_TOP)) != _quick_top(user):
+        return False
+    name = user.name
+    if name is not None:
+        live_name = get("name")
+        if type(live_name) is not dict or tuple(map(live_name.get, NAME_ALL)) != _quick_name(name):
+            return False
+    if user.emails and get("emails") != [
+        {"value": e.value, "type": e.type, "primary": e.primary} for e in user.emails
+    ]:
+        return False
+    if user.phoneNumbers and get("phoneNumbers") != [
+        {"value": p.value, "type": p.type, "primary": p.primary} for p in user.phoneNumbers
+    ]:
+        return False
+    values = user.attributes.get
+    if layout.paths and tuple(map(get, layout.paths)) != tuple(map(values, layout.names)):
+        return False
+    for head, subs, names in layout.heads:
+        ext = get(head)
+        if ext is None:
+            ext = {}
+        elif type(ext) is not dict:
+            return False
+        if tuple(map(ext.get, subs)) != tuple(map(values, names)):
+            return False
+    if user.manager is not None:
+        ext = get(ENTERPRISE_USER)
+        mid = ids.get(user.manager.casefold())
+        if type(ext) is not dict or ext.get("manager") != {
+            "value": mid if mid else {USER_REF: user.manager}
+        }:
+            return False
+    if state.rules:
+        entitlements, roles, granted = _grants(access)[2]
+        if get("entitlements") != entitlements or get("roles") != roles:
+            return False
+        ext = get(ACCESS_EXT)
+        if ext is None:
+            ext = {}
+        elif type(ext) is not dict:
+            return False
+        if tuple(map(ext.get, _ACCESS_SUBS)) != granted:
+            return False
+    return True
 
 
 def scim_body(managed: Mapping[str, Managed], schemas: list[str]) -> dict[str, Any]:

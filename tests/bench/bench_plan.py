@@ -6,9 +6,12 @@ of the live pages it compares (issue: plan); the sample policies add at most 50%
 time (issue: policies). Also printed: the whole `reconciler plan` wall time and peak memory.
 
 The machine this runs on is often shared, so in-process figures are CPU time (process_time),
-the best of three runs of each side, with Python's collector on as in any process; the core's
-ratio is also printed with each side paying the collector only for its own objects. The
-policy overhead is judged on both readings, the larger one counting: the wall time of a
+the best of three runs of each side. The core's ratio is read twice, and both readings must
+meet the goal: with Python's collector on, as in any process (json.loads then also pays for
+rescanning the desired state around it), and with it paused, as `reconciler plan` runs both
+its read and its plan (reconciler.gcpause). Each core run starts from the desired state as
+the loader leaves it: what the plan derives and keeps on it (memberships) is dropped first,
+so every run pays for deriving it. The policy overhead is judged on both readings, the larger one counting: the wall time of a
 whole `reconciler plan` with and without them (after a warm-up run, so both find the
 tenant's caches full), and their cost measured in process (guard with minus without them)
 over the CPU time of a whole `reconciler plan` without them, which one run of each whole
@@ -69,22 +72,39 @@ finally:
 GOTO_RATE = 10
 
 
-def _best(fn: Callable[[], T], runs: int = 3, *, frozen: bool = False) -> tuple[float, T]:
-    """The least CPU time of ``runs`` calls, and the last result. ``frozen``: the heap that
-    exists before the call is hidden from the garbage collector (gc.freeze), so the call
-    pays the collector only for what it allocates itself."""
+def _best(
+    fn: Callable[[], T],
+    runs: int = 3,
+    *,
+    paused: bool = False,
+    before: Callable[[], object] = lambda: None,
+) -> tuple[float, T]:
+    """The least CPU time of ``runs`` calls, and the last result. ``paused``: the garbage
+    collector is paused during each call. ``before`` runs before each call, untimed."""
     best, result = float("inf"), None
     for _ in range(runs):
         result = None
+        before()
         gc.collect()
-        if frozen:
-            gc.freeze()
+        if paused:
+            gc.disable()
         t = time.process_time()
-        result = fn()
-        best = min(best, time.process_time() - t)
-        gc.unfreeze()
+        try:
+            result = fn()
+        finally:
+            best = min(best, time.process_time() - t)
+            gc.enable()
     assert result is not None
     return best, result
+
+
+# What build_plan derives from a desired state and caches on it; the loader does not.
+DERIVED = ("user_names", "members", "groups_of", "_memberships")
+
+
+def _underived(state: DesiredState) -> None:
+    for name in DERIVED:
+        state.__dict__.pop(name, None)
 
 
 def live_pages(state: DesiredState, changed: float) -> tuple[list[bytes], list[bytes]]:
@@ -148,9 +168,10 @@ def main() -> bool:
         parse, (live_users, live_groups) = _best(lambda: (_parse(upages), _parse(gpages)))
         live = LiveState("local:tenant.db", tuple(live_users), tuple(live_groups))
         ctx = PlanContext(now=dt.datetime.now(dt.UTC))
-        core, plan = _best(lambda: build_plan(state, live, ctx))
-        parse_frozen = _best(lambda: (_parse(upages), _parse(gpages)), frozen=True)[0]
-        core_frozen = _best(lambda: build_plan(state, live, ctx), frozen=True)[0]
+        fresh = lambda: _underived(state)  # noqa: E731
+        core, plan = _best(lambda: build_plan(state, live, ctx), before=fresh)
+        parse_paused = _best(lambda: (_parse(upages), _parse(gpages)), paused=True)[0]
+        core_paused = _best(lambda: build_plan(state, live, ctx), paused=True, before=fresh)[0]
         policies = load_policies(REPO / "policies")
         without = core + _best(lambda: guard(plan, state, evaluate(state), policies=None))[0]
         with_policies = (
@@ -201,6 +222,7 @@ def main() -> bool:
         ]
     changes = len(plan.changes)
     ratio = core / parse
+    ratio_paused = core_paused / parse_paused
     overhead = with_policies / without - 1
     print(f"{users} users / {groups} groups / 50 rules, {changes} changes (1% drifted)")
     print("CPU time, best of 3:")
@@ -209,9 +231,9 @@ def main() -> bool:
     # json.loads allocates millions of containers, so half its time above is the collector
     # rescanning the heap around it (the desired state); the core allocates far less.
     print(
-        f"  the same, each paying the collector only for its own objects (gc.freeze): "
-        f"json.loads {parse_frozen:.2f} s, core {core_frozen:.2f} s, "
-        f"ratio {core_frozen / parse_frozen:.2f}"
+        f"  the same with the collector paused, as `reconciler plan` runs both: "
+        f"json.loads {parse_paused:.2f} s, core {core_paused:.2f} s, "
+        f"ratio {ratio_paused:.2f} (goal <= 1.50)"
     )
     print(f"plan core + guard without policies: {without:7.2f} s")
     print(f"plan core + guard with policies:    {with_policies:7.2f} s   (+{overhead * 100:.0f}%)")
@@ -243,7 +265,10 @@ def main() -> bool:
     for e in errors[:3]:
         print(f"  plan diagnostic (error): {e[:160]}")
     verdicts = {
-        "plan core <= 1.5x json.loads (issue: plan)": ratio <= 1.5,
+        "plan core <= 1.5x json.loads, collector on and paused (issue: plan)": max(
+            ratio, ratio_paused
+        )
+        <= 1.5,
         "policies add <= 50% to reconciler plan (issue: policies)": max(
             wall_overhead, whole_overhead
         )
