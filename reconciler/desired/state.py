@@ -47,8 +47,9 @@ class DesiredState:
 
     @cached_property
     def user_names(self) -> list[str]:
-        """The casefolded userName of each user, in the order of ``users`` (the same string
-        objects as the keys of ``user_by_name``, ``members`` and ``groups_of``)."""
+        """The casefolded userName of each user, in the order of ``users``: the same string
+        objects as the keys of ``user_by_name`` and ``groups_of`` and the users in
+        ``members``."""
         names = list(self.user_by_name)
         if len(names) != len(self.users):  # two users with one name: an invalid state
             names = [u.userName.casefold() for u in self.users]
