@@ -176,9 +176,13 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             _user(b, user, acc, matched, matched_by.get(i, ""), protected)
     pairing = pairer.finish()
 
-    # What comes before the users' own diagnostics: rule lints, then ambiguous matches.
-    tail = b.diags[mark:]
-    del b.diags[mark:]
+    # Diagnostics in reading order: rule lints, what came before the users (schemas, the
+    # read), ambiguous matches, then the users' own.
+    before, own = b.diags[:mark], b.diags[mark:]
+    b.diags.clear()
+    for rule, message in lint(state, access):
+        b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
+    b.diags += before
     for i, message in pairing.errors:
         b.error(
             f"user {users[i].userName!r}: {message}",
@@ -186,12 +190,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             users[i].userName,
             "ambiguous-match",
         )
-    b.diags += tail
-    rest = b.diags[:]
-    b.diags.clear()
-    for rule, message in lint(state, access):
-        b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
-    b.diags += rest
+    b.diags += own
 
     for r in pairing.unmatched_live:
         # A partial plan handles a live user only when it is targeted (e.g. one just removed

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, Attribute, User
+from reconciler.desired.models import (
+    CORE_USER,
+    ENTERPRISE_USER,
+    Attribute,
+    Email,
+    PhoneNumber,
+    User,
+)
 from reconciler.desired.state import DesiredState
 from reconciler.plan.rules import EffectiveAccess
 
@@ -260,25 +267,11 @@ def desired_values(
             if value is not None:
                 add((spec, value))
     if user.emails:
-        add(
-            (
-                _EMAILS,
-                [{"value": e.value, "type": e.type, "primary": e.primary} for e in user.emails],
-            )
-        )
+        add((_EMAILS, _typed(user.emails)))
     if user.phoneNumbers:
-        add(
-            (
-                _PHONES,
-                [
-                    {"value": p.value, "type": p.type, "primary": p.primary}
-                    for p in user.phoneNumbers
-                ],
-            )
-        )
+        add((_PHONES, _typed(user.phoneNumbers)))
     if user.manager is not None:
-        mid = ids.get(user.manager.casefold())
-        add((_MANAGER, {"value": mid if mid else {USER_REF: user.manager}}))
+        add((_MANAGER, _manager_ref(user.manager, ids)))
     values = user.attributes
     for name, spec, write in _attribute_specs(state.attributes):
         value = values.get(name)
@@ -291,6 +284,17 @@ def desired_values(
     if state.rules:
         out += _grant_values(access)
     return out
+
+
+def _typed(items: Sequence[Email | PhoneNumber]) -> list[dict[str, Any]]:
+    """emails / phoneNumbers as SCIM holds them."""
+    return [{"value": i.value, "type": i.type, "primary": i.primary} for i in items]
+
+
+def _manager_ref(manager: str, ids: Mapping[str, str]) -> dict[str, Any]:
+    """The manager's live id, or a ``{"$user": userName}`` placeholder for apply."""
+    mid = ids.get(manager.casefold())
+    return {"value": mid if mid else {USER_REF: manager}}
 
 
 def desired_user(
@@ -455,10 +459,7 @@ def unchanged(
     and the caller then compares properly (:func:`same_as_live`). It never answers True for
     a user that comparison would find changed: values equal here normalise alike.
     """
-    compiled = _SPECS.get(id(state.attributes))
-    if compiled is None or compiled[0] is not state.attributes:
-        compiled = _compiled(state.attributes)
-    layout = compiled[2]
+    layout = _compiled(state.attributes)[2]
     if not layout.usable:
         return False
     get = resource.get
@@ -471,13 +472,9 @@ def unchanged(
         live_name = get("name")
         if type(live_name) is not dict or tuple(map(live_name.get, NAME_ALL)) != _quick_name(name):
             return False
-    if user.emails and get("emails") != [
-        {"value": e.value, "type": e.type, "primary": e.primary} for e in user.emails
-    ]:
+    if user.emails and get("emails") != _typed(user.emails):
         return False
-    if user.phoneNumbers and get("phoneNumbers") != [
-        {"value": p.value, "type": p.type, "primary": p.primary} for p in user.phoneNumbers
-    ]:
+    if user.phoneNumbers and get("phoneNumbers") != _typed(user.phoneNumbers):
         return False
     values = user.attributes.get
     if layout.paths and tuple(map(get, layout.paths)) != tuple(map(values, layout.names)):
@@ -492,10 +489,7 @@ def unchanged(
             return False
     if user.manager is not None:
         ext = get(ENTERPRISE_USER)
-        mid = ids.get(user.manager.casefold())
-        if type(ext) is not dict or ext.get("manager") != {
-            "value": mid if mid else {USER_REF: user.manager}
-        }:
+        if type(ext) is not dict or ext.get("manager") != _manager_ref(user.manager, ids):
             return False
     if state.rules:
         entitlements, roles, granted = _grants(access)[2]
