@@ -49,10 +49,12 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def serve_embedded(db: Path, *, token: str | None = None) -> Iterator[str]:
-    """``reconciler tenant serve`` in a subprocess; yields its SCIM base URL."""
+def serve_embedded(db: Path, *, token: str | None = None, port: int = 0) -> Iterator[str]:
+    """``reconciler tenant serve`` in a subprocess; yields its SCIM base URL. ``port``: a
+    given one, so a restarted tenant keeps its URL (0: any free one)."""
     env = dict(os.environ)
-    args = [sys.executable, "-m", "reconciler", "tenant", "serve", "--db", str(db), "--port", "0"]
+    args = [sys.executable, "-m", "reconciler", "tenant", "serve", "--db", str(db)]
+    args += ["--port", str(port)]
     if token:
         env["TEST_TENANT_TOKEN"] = token
         args += ["--token-env", "TEST_TENANT_TOKEN"]

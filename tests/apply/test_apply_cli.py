@@ -3,7 +3,6 @@ repository, the embedded tenant served over loopback, the CLI in a subprocess.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 
 from reconciler.apply.lock import ApplyLock
 from tests.apply.conftest import write_state
-from tests.servers import _stop, _wait, free_port, serve_embedded
+from tests.servers import free_port, serve_embedded
 
 CLI = [sys.executable, "-m", "reconciler"]
 TOKEN = "tok-apply-cli-3b9d7c1e"
@@ -138,24 +137,11 @@ def test_receipt_is_a_git_note_without_secrets_and_keeps_earlier_attempts(
     assert none.returncode == 1 and "no receipt for HEAD" in none.stdout
 
 
-@contextlib.contextmanager
-def serve_on(db: Path, port: int) -> Iterator[str]:
-    """The embedded tenant on a given port, so a restart keeps its URL (and the plan's)."""
-    args = [*CLI, "tenant", "serve", "--db", str(db), "--port", str(port)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/v2"
-    try:
-        _wait(url, proc)
-        yield url
-    finally:
-        _stop(proc)
-
-
 def test_retry_failed_after_the_licence_is_raised(tmp_path: Path) -> None:
     db, port = tmp_path / "t.db", free_port()
     init = [*CLI, "tenant", "init", "--db", str(db), "--licence"]
     subprocess.run([*init, "GoTo Meeting=2"], check=True, capture_output=True)
-    with serve_on(db, port) as url:
+    with serve_embedded(db, port=port) as url:
         write_state(tmp_path / "s", 6, groups=1)
         (tmp_path / "s" / "tenant.yaml").write_text(f"url: {url}\nprofile: generic\n")
         assert run(tmp_path, "plan", "s", "--out", "plan.json").returncode == 0
@@ -165,7 +151,7 @@ def test_retry_failed_after_the_licence_is_raised(tmp_path: Path) -> None:
         assert "out of licenses: GoTo Meeting (2 of 2 in use)" in first.stdout
         assert "reconciler apply plan.json --retry-failed" in first.stdout
     subprocess.run([*init, "GoTo Meeting=10"], check=True, capture_output=True)
-    with serve_on(db, port):  # the tenant, restarted with more seats
+    with serve_embedded(db, port=port):  # the tenant, restarted with more seats
         retry = run(tmp_path, "apply", "plan.json", "--dir", "s", "--retry-failed")
         assert retry.returncode == 0, retry.stdout + retry.stderr
         assert "Apply complete: every change succeeded." in retry.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,13 +13,17 @@ from tests.servers import free_port, serve_embedded, serve_html, serve_reference
 REPO = Path(__file__).resolve().parents[2]
 
 
-def status(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def status(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``reconciler tenant status``, with ``env`` added to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "reconciler", "tenant", "status", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -76,19 +81,6 @@ def _state_with_auth(tmp_path: Path, auth: str) -> Path:
     return tmp_path
 
 
-def _status_env(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "tenant", "status", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
-
-
 def _clear_failure(r: subprocess.CompletedProcess[str], *expected: str) -> None:
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
@@ -101,15 +93,15 @@ def _clear_failure(r: subprocess.CompletedProcess[str], *expected: str) -> None:
 def test_status_with_a_wrong_token_fails_clearly_without_showing_it(tmp_path: Path) -> None:
     cwd = _state_with_auth(tmp_path, "auth:\n  type: bearer\n  token_env: SCIM_TOKEN")
     with serve_embedded(tmp_path / "t.db", token="the-right-one") as url:
-        bad = _status_env(cwd, {"SCIM_TOKEN": SECRET}, "--tenant", url)
-        good = _status_env(cwd, {"SCIM_TOKEN": "the-right-one"}, "--tenant", url)
+        bad = status(cwd, "--tenant", url, env={"SCIM_TOKEN": SECRET})
+        good = status(cwd, "--tenant", url, env={"SCIM_TOKEN": "the-right-one"})
     _clear_failure(bad, "HTTP 401", "refused our credentials", "check the token")
     assert good.returncode in (0, 1) and "users    0" in good.stdout, good.stderr
 
 
 def test_status_with_the_token_variable_unset(tmp_path: Path) -> None:
     cwd = _state_with_auth(tmp_path, "auth:\n  type: bearer\n  token_env: SCIM_TOKEN_UNSET")
-    r = _status_env(cwd, {}, "--tenant", f"http://127.0.0.1:{free_port()}/v2")
+    r = status(cwd, "--tenant", f"http://127.0.0.1:{free_port()}/v2", env={})
     _clear_failure(r, "SCIM_TOKEN_UNSET is empty or missing", "export SCIM_TOKEN_UNSET=")
 
 
@@ -120,7 +112,7 @@ def test_status_with_an_oauth2_token_endpoint_refusing(tmp_path: Path) -> None:
     )
     with serve_html() as url:
         cwd = _state_with_auth(tmp_path, auth.format(url=url))
-        r = _status_env(cwd, {"CID": "client", "CSECRET": SECRET}, "--tenant", url)
+        r = status(cwd, "--tenant", url, env={"CID": "client", "CSECRET": SECRET})
     _clear_failure(r, "token endpoint refused the client credentials (HTTP 502)", "CSECRET")
 
 
