@@ -305,6 +305,30 @@ def test_members_added_and_removed() -> None:
     assert p.changes[1].operations == ({"op": "remove", "path": 'members[value eq "u2"]'},)
 
 
+def test_memberships_union_both_ways_of_writing_them() -> None:
+    s = state(
+        "  - userName: Ann@x.example\n    groups: [Eng, Sales]\n"
+        "  - userName: bob@x.example\n    groups: [eng, SALES]\n"  # same groups, spelt otherwise
+        "  - userName: cy@x.example\n    groups: [Eng]\n"
+        "  - userName: dee@x.example\n",
+        "  - displayName: Eng\n    members: [DEE@x.example]\n"
+        "  - displayName: Sales\n  - displayName: Empty\n",
+    )
+    assert s.members == {
+        "eng": {"ann@x.example", "bob@x.example", "cy@x.example", "dee@x.example"},
+        "sales": {"ann@x.example", "bob@x.example"},
+        "empty": frozenset(),
+    }
+    assert s.groups_of == {
+        "ann@x.example": {"eng", "sales"},
+        "bob@x.example": {"eng", "sales"},
+        "cy@x.example": {"eng"},
+        "dee@x.example": {"eng"},
+    }
+    # Users with the same groups share one set (rules are evaluated once per set).
+    assert s.groups_of["ann@x.example"] is s.groups_of["bob@x.example"]
+
+
 def test_missing_capability_is_a_plan_error() -> None:
     s = state(groups="  - displayName: Queue A\n")
     p = plan(s, caps=Capabilities(can_create_groups=False))
