@@ -10,9 +10,11 @@ import importlib
 import inspect
 import sys
 from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import typer
-from typer._click import Command  # typer's own click: what its groups hold
+from typer._click import Command, Context  # typer's own click: what its groups hold
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 from typer.main import get_command
 
@@ -99,9 +101,27 @@ class _Commands(MutableMapping[str, Command]):
 
 
 class _LazyGroup(TyperGroup):
+    """The top-level group: commands loaded lazily, and usage errors exit 1."""
+
     def __init__(self, **attrs: object) -> None:
         super().__init__(**attrs)  # type: ignore[arg-type]
         self.commands = _Commands(self.commands)
+
+    # Click exits 2 on a usage error, the code `plan --detailed-exitcode` gives to "changes
+    # to apply": a mistyped option in CI would read as a pending plan. Every error exits 1.
+    def make_context(self, *args: Any, **kwargs: Any) -> Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.exit_code = 1
+            raise
 
 
 app = typer.Typer(

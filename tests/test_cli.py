@@ -381,3 +381,90 @@ def test_show_names_what_is_wrong_with_a_file_that_is_not_a_plan(
     r = cli("show", "plan.json", cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert expected in r.stderr
+
+
+def _saved_plan(tmp_path: Path) -> dict[str, object]:
+    """A real plan of the sample state against an empty tenant, as `plan --out` writes it."""
+    import datetime as dt
+
+    from reconciler.desired.loader import load
+    from reconciler.live import LiveState
+    from reconciler.plan.build import PlanContext, build_plan
+    from reconciler.plan.render import render_json
+
+    state = load(SAMPLE).state
+    assert state is not None
+    plan = build_plan(
+        state,
+        LiveState("https://scim.example/v2", (), ()),
+        PlanContext(now=dt.datetime(2026, 7, 1, tzinfo=dt.UTC)),
+    )
+    data: dict[str, object] = json.loads(render_json(plan))
+    assert data["changes"]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d.pop("changes"), "is not a reconciler plan: it has no changes"),
+        (lambda d: d.pop("summary"), "is not a reconciler plan: it has no summary"),
+        (
+            lambda d: (d.pop("plan_hash"), d.pop("format_version")),
+            "is not a reconciler plan: it has no format_version, plan_hash",
+        ),
+        (
+            lambda d: d["changes"][0].update(key="mallory@x.example"),
+            "the plan's changes do not match its plan_hash: it was edited after it was made",
+        ),
+        (
+            lambda d: d["summary"].update(create=1),
+            "the plan's summary does not count its changes",
+        ),
+    ],
+    ids=["no changes", "no summary", "no hash", "edited change", "edited summary"],
+)
+def test_show_refuses_a_plan_that_is_incomplete_or_edited(
+    tmp_path: Path, edit: object, expected: str
+) -> None:
+    """A reviewer must never be shown something other than what apply would run."""
+    data = _saved_plan(tmp_path)
+    (tmp_path / "good.json").write_text(json.dumps(data))
+    assert cli("show", "good.json", cwd=tmp_path).returncode == 0
+    edit(data)  # type: ignore[operator]
+    (tmp_path / "plan.json").write_text(json.dumps(data))
+    r = cli("show", "plan.json", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == ""
+    assert expected in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--detailed-exitcode", "--fromat", "json"],
+        ["plan", "--format", "xml"],
+        ["plan", "--target"],
+        ["show"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_exit_1_never_2(args: list[str]) -> None:
+    """2 is `plan --detailed-exitcode`'s "changes to apply": a typo in CI must not read so."""
+    r = cli(*args)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and ("Usage:" in r.stderr or "Error" in r.stderr)
+
+
+def test_plan_out_that_cannot_be_a_file_fails_before_reading_the_tenant(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    # An unreachable tenant: were it read first, the error would be about the tenant.
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}
+    for out, expected in (
+        ("dir", "--out dir is a directory"),
+        ("afile/plan.json", "--out afile/plan.json: afile is a file, not a directory"),
+    ):
+        r = cli("plan", str(SAMPLE), "--out", out, cwd=tmp_path, env=env)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"error: {expected}" in r.stderr and "hint: name a file" in r.stderr
+        assert r.stdout == ""

@@ -15,7 +15,7 @@ from reconciler.apply.lock import ApplyLock
 from reconciler.apply.receipt import Receipt, actor, from_results, run_url
 from reconciler.desired.models import Tenant
 from reconciler.errors import InputError
-from reconciler.plan.hashing import plan_hash
+from reconciler.plan.hashing import edited
 from reconciler.plan.model import Plan
 from reconciler.scim import open_client
 
@@ -24,9 +24,10 @@ WORK = Path(".reconciler")
 
 def check_integrity(plan: Plan) -> None:
     """Refuse a plan whose changes do not hash to its recorded hash (edited after review)."""
-    if plan_hash(plan.tenant_url, plan.changes) != plan.plan_hash:
+    problem = edited(plan)
+    if problem:
         raise InputError(
-            "the plan's changes do not match its plan_hash: it was edited after it was made",
+            f"{problem}: it was edited after it was made",
             "make a new plan with `reconciler plan --out plan.json` and review it",
         )
     if plan.blocked:

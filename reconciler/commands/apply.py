@@ -16,6 +16,7 @@ from reconciler.commands.show import read_plan
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Tenant
 from reconciler.errors import UsageError
+from reconciler.outfile import check_out_file, write_out_file
 from reconciler.plan.render import render_text as render_plan
 from reconciler.plan.render import use_color
 from reconciler.plan.run import Guardrails, InvalidState, load_state, plan_directory, tenant_url
@@ -67,6 +68,8 @@ def run(
     receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
     `reconciler receipts`). Exit 0 when every change succeeded, 1 otherwise.
     """
+    if receipt_out is not None:
+        check_out_file(receipt_out, "--receipt", "receipt.json")
     if plan_file is not None:
         settings = _tenant_settings(directory)
         plan = read_plan(plan_file)
@@ -134,8 +137,6 @@ def run(
             err=True,
         )
     shown = str(plan_file) if plan_file is not None else None
-    if receipt_out is not None:
-        receipt_out.write_text(receipt.model_dump_json(indent=2) + "\n", encoding="utf-8")
     if fmt is Format.json:
         typer.echo(receipt.model_dump_json(indent=2))
     elif fmt is Format.markdown:
@@ -144,6 +145,10 @@ def run(
         typer.echo(report.render_text(receipt, shown))
         if noted:
             typer.echo(f"Receipt attached to {noted[:12]}: reconciler receipts {noted[:12]}")
+    if receipt_out is not None:  # after the report: a write that fails must not hide it
+        write_out_file(
+            receipt_out, receipt.model_dump_json(indent=2) + "\n", "the receipt", "--receipt"
+        )
     raise typer.Exit(0 if receipt.ok else 1)
 
 

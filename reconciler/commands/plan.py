@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from reconciler.outfile import check_out_file, write_out_file
 from reconciler.plan.model import Plan
 from reconciler.plan.render import (
     render_annotations,
@@ -80,6 +81,8 @@ def run(
     Nothing is written to the tenant. An invalid desired state stops here, before any request.
     Exit 1 when the plan has errors (ambiguous matches, blocked gates, policy errors).
     """
+    if out is not None:
+        check_out_file(out, "--out", "plan.json")
     plan, _ = plan_directory(
         directory,
         tenant=tenant,
@@ -88,8 +91,7 @@ def run(
         guardrails=Guardrails(policies=policies, allow=tuple(allow), base=base),
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_json(plan) + "\n", encoding="utf-8")
+        write_out_file(out, render_json(plan) + "\n", "the plan", "--out")
     echo_plan(plan, fmt)
     if plan.has_errors:
         raise typer.Exit(1)

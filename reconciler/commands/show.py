@@ -9,7 +9,10 @@ from pydantic import ValidationError
 
 from reconciler.commands.plan import Format, echo_plan
 from reconciler.errors import InputError
+from reconciler.plan.hashing import edited
 from reconciler.plan.model import FORMAT_VERSION, Plan
+
+_REQUIRED = ("format_version", "tenant_url", "summary", "changes", "plan_hash")
 
 
 def read_plan(path: Path) -> Plan:
@@ -26,10 +29,23 @@ def read_plan(path: Path) -> Plan:
             + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""),
             "pass a file written by `reconciler plan --out`",
         ) from exc
+    # Every plan written by `reconciler plan` has these: a file without them was not.
+    missing = [k for k in _REQUIRED if k not in plan.model_fields_set]
+    if missing:
+        raise InputError(
+            f"{path} is not a reconciler plan: it has no {', '.join(missing)}",
+            "pass a file written by `reconciler plan --out`",
+        )
     if plan.format_version != FORMAT_VERSION:
         raise InputError(
             f"{path} has plan format {plan.format_version}; this reconciler reads {FORMAT_VERSION}",
             "plan again with this version",
+        )
+    problem = edited(plan)
+    if problem:
+        raise InputError(
+            f"{path}: {problem}: it was edited after it was made, and is not what was reviewed",
+            "make a new plan with `reconciler plan --out plan.json` and review it",
         )
     return plan
 

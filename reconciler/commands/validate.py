@@ -68,7 +68,9 @@ def run(
                 display_path(policies),
                 0,
                 0,
-                "no such policy directory",
+                "a file, not a policy directory"
+                if policies.exists()
+                else "no such policy directory",
                 "pass --policies the directory that holds the policy files, or leave it out "
                 "to use policies/ beside the desired-state directory",
             )

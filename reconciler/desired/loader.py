@@ -23,6 +23,7 @@ from reconciler.desired.state import DesiredState, Source
 from reconciler.desired.yamlsource import PositionIndex, YamlProblem, decode, parse
 from reconciler.diagnostics import Diagnostic, Severity, display_path
 from reconciler.gcpause import no_gc_pauses
+from reconciler.urls import has_query
 
 TENANT_FILE = "tenant.yaml"
 _SECTION_MODEL: dict[str, type[BaseModel]] = {
@@ -352,6 +353,15 @@ def _secret_problems(col: Collector, f: SourceFile, raw: dict[str, Any]) -> dict
             ("url",),
             "the tenant URL carries credentials (user:password@)",
             "remove them from the URL and use auth: with token_env or client_secret_env",
+        )
+        raw = {**raw, "url": "https://redacted.invalid"}
+    elif isinstance(url, str) and has_query(url):
+        col.add(
+            f,
+            ("url",),
+            "the tenant URL has a query string or fragment",
+            "write the SCIM base URL alone (e.g. https://host/scim/v2) and use auth: with "
+            "token_env; rotate the token if the URL carried one",
         )
         raw = {**raw, "url": "https://redacted.invalid"}
     return raw

@@ -26,6 +26,7 @@ from reconciler.plan.model import (
     FieldChange,
     Plan,
     PlanDiagnostic,
+    count_actions,
 )
 from reconciler.plan.rules import EffectiveAccess, Evaluator, lint
 
@@ -795,6 +796,7 @@ def _members(
                 continue  # removed users keep their groups while suspended
             remove.append((str(r.get("userName") or uid), uid))
     if remove:
+        remove.sort(key=lambda r: r[0].casefold())
         b.changes.append(
             Change(
                 action="remove_member",
@@ -868,9 +870,6 @@ def _finish(b: _Builder, partial: bool) -> Plan:
     changes = sorted(
         b.changes, key=lambda c: (order[(c.resource_type, c.action)], c.key.casefold())
     )
-    summary: dict[str, int] = {}
-    for c in changes:
-        summary[c.action] = summary.get(c.action, 0) + 1
     access = tuple(
         AccessChange(
             grant=grant,
@@ -904,7 +903,7 @@ def _finish(b: _Builder, partial: bool) -> Plan:
         targets=b.ctx.targets,
         live_users=len(b.live.users),
         live_groups=len(b.live.groups),
-        summary=summary,
+        summary=count_actions(changes),
         access=access,
         changes=tuple(changes),
         diagnostics=tuple(b.diags),

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from reconciler.plan.model import Change
+from reconciler.plan.model import Change, Plan, count_actions
 
 
 def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
@@ -36,3 +36,13 @@ def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def edited(plan: Plan) -> str:
+    """What of a plan read from a file no longer agrees with itself (it was edited after it
+    was made), or ``""``."""
+    if plan_hash(plan.tenant_url, plan.changes) != plan.plan_hash:
+        return "the plan's changes do not match its plan_hash"
+    if plan.summary != count_actions(plan.changes):
+        return "the plan's summary does not count its changes"
+    return ""

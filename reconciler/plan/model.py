@@ -123,6 +123,14 @@ class Allowance(Frozen):
     limit: str = ""
 
 
+def count_actions(changes: tuple[Change, ...] | list[Change]) -> dict[str, int]:
+    """A plan's ``summary``: how many changes of each action, in the changes' order."""
+    summary: dict[str, int] = {}
+    for c in changes:
+        summary[c.action] = summary.get(c.action, 0) + 1
+    return summary
+
+
 class Plan(Frozen):
     format_version: int = FORMAT_VERSION
     tenant_url: str

@@ -168,11 +168,32 @@ def summary_line(plan: Plan) -> str:
         "add_member": "membership addition",
         "remove_member": "membership removal",
     }
-    parts = [
-        f"{n} {words[a]}" + ("s" if n != 1 and a.endswith("_member") else "")
-        for a, n in plan.summary.items()
-    ]
+    parts = []
+    for a, n in plan.summary.items():
+        if a.endswith("_member"):
+            # Counted by member, as the gates count them: one change adds or removes many.
+            m = sum(len(c.members) for c in plan.changes if c.action == a) or n
+            parts.append(f"{m} {words[a]}{_s(m)} in {n} group{_s(n)}")
+        else:
+            parts.append(f"{n} {words[a]}")
     return ", ".join(parts) if parts else "no changes"
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def no_changes_line(plan: Plan) -> str:
+    """What an empty plan says: that the tenant matches, but only when it does."""
+    if plan.partial:
+        return "No changes for the targets (a partial plan: nothing else was compared)."
+    drift = sum(d.code == "unmanaged" for d in plan.diagnostics)
+    if drift:
+        return (
+            f"No changes. The tenant matches desired-state, apart from the {drift} "
+            f"object{_s(drift)} reported above as drift, which ownership: report leaves alone."
+        )
+    return "No changes. The tenant matches desired-state."
 
 
 def allowance_line(plan: Plan) -> str:
@@ -198,6 +219,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             changes=[_view(c, colors, sensitive, True) for c in plan.changes],
             diagnostics=plan.diagnostics,
             summary_line=summary_line(plan),
+            no_changes=no_changes_line(plan),
             allowed=allowance_line(plan),
         )
     )
@@ -208,9 +230,10 @@ def _headline(plan: Plan) -> str:
         return "Reconciler plan: no changes"
     gains = sum(len(a.gains) for a in plan.access)
     loses = sum(len(a.loses) for a in plan.access)
+    n = len(plan.changes)
     return (
-        f"Reconciler plan: {len(plan.changes)} changes · {gains} grants gained · "
-        f"{loses} grants lost"
+        f"Reconciler plan: {n} change{_s(n)} · {gains} grant{_s(gains)} gained · "
+        f"{loses} grant{_s(loses)} lost"
     )
 
 
@@ -322,6 +345,7 @@ def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) ->
             sections=sections,
             omitted=omitted,
             summary_line=summary_line(plan),
+            no_changes=no_changes_line(plan),
             allowed=allowance_line(plan),
             targets=names(plan.targets, max(budget.names, 3)),
         )

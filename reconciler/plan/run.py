@@ -18,6 +18,7 @@ from reconciler.gcpause import no_gc_pauses
 from reconciler.live import LiveState
 from reconciler.plan.build import PlanContext, build_plan
 from reconciler.plan.model import Plan
+from reconciler.urls import has_query
 
 ENV_URL = "RECONCILER_TENANT_URL"
 ENV_ALLOW = "RECONCILER_ALLOW"
@@ -35,6 +36,13 @@ def tenant_url(state: DesiredState, override: str | None) -> str:
                 "it was not used",
                 "remove them from the URL and set auth: in tenant.yaml (token_env or "
                 "client_secret_env); rotate the secret if it was shared",
+            )
+        if has_query(url):
+            # Never echo it either: a query string is where some put a token.
+            raise UsageError(
+                f"the tenant URL given by {source} has a query string or fragment; it was not used",
+                "write the SCIM base URL alone (e.g. https://host/scim/v2) and set auth: in "
+                "tenant.yaml (token_env); rotate the token if the URL carried one",
             )
         try:
             Tenant(url=url)
@@ -120,7 +128,9 @@ def policy_dir(g: Guardrails, state: DesiredState) -> Path:
     the guardrails), or ``policies/`` beside the desired state, which may be absent."""
     if g.policies is not None and not g.policies.is_dir():
         raise UsageError(
-            f"no such policy directory: {g.policies}",
+            f"--policies {g.policies} is a file, not a directory"
+            if g.policies.exists()
+            else f"no such policy directory: {g.policies}",
             "pass --policies the directory that holds the policy files, or leave it out to use "
             "policies/ beside the desired-state directory",
         )

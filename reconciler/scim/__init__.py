@@ -11,12 +11,13 @@ import httpx
 
 from reconciler.desired.models import Auth, Profile
 from reconciler.errors import TenantError
-from reconciler.scim.auth import Credentials, has_credentials
+from reconciler.scim.auth import Credentials
 from reconciler.scim.client import ScimClient
 from reconciler.scim.profiles import facts
 from reconciler.scim.read import read_live
+from reconciler.urls import has_credentials, has_query
 
-__all__ = ["ScimClient", "has_credentials", "open_client", "read_live"]
+__all__ = ["ScimClient", "has_credentials", "has_query", "open_client", "read_live"]
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -37,6 +38,12 @@ async def open_client(
         raise TenantError(
             "the tenant URL carries credentials (user:password@); they are not shown here",
             "remove them from the URL and use auth: with token_env or client_secret_env",
+        )
+    if has_query(url):
+        raise TenantError(
+            "the tenant URL has a query string or fragment; it is not shown here",
+            "write the SCIM base URL alone (e.g. https://host/scim/v2); a token goes in auth: "
+            "with token_env",
         )
     auth = auth or Auth()
     f = facts(profile)

@@ -13,6 +13,7 @@ import httpx
 
 from reconciler.desired.models import Auth, AuthType
 from reconciler.errors import TenantAuthError
+from reconciler.urls import has_credentials
 
 
 def _env(env: Mapping[str, str], name: str | None, what: str) -> str:
@@ -23,13 +24,6 @@ def _env(env: Mapping[str, str], name: str | None, what: str) -> str:
             f"export {name}=… (in CI: a secret of the environment the job runs in)",
         )
     return value
-
-
-def has_credentials(url: str) -> bool:
-    """Whether an http(s) URL carries user:password@ (a secret that must never be echoed)."""
-    if not url.lower().startswith(("http://", "https://")):
-        return False
-    return "@" in url.split("//", 1)[1].split("/", 1)[0]
 
 
 class Credentials:

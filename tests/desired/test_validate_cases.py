@@ -377,6 +377,11 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
         [("tenant.yaml", 1, 6, "the tenant URL carries credentials (user:password@)")],
     ),
     (
+        "token in the tenant URL's query string",
+        {"tenant.yaml": "url: https://x.example/scim/v2?access_token=s3cr3t\n"},
+        [("tenant.yaml", 1, 6, "the tenant URL has a query string or fragment")],
+    ),
+    (
         "wrong type of a secret setting does not echo it",
         {"tenant.yaml": "url: https://x.example\nauth: {type: bearer, token_env: [s3cr3t]}\n"},
         [("tenant.yaml", 2, 22, "auth.token_env must be a string, not a list")],

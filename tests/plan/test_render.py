@@ -81,6 +81,51 @@ def test_empty_plan_text() -> None:
     assert render_text(empty).rstrip().endswith("No changes. The tenant matches desired-state.")
 
 
+def test_membership_counts_are_members_not_group_changes() -> None:
+    """One change removes many members: the summary counts them as the gates do."""
+    names = ("cy", "ann", "bo")  # live ids in another order than the names
+    desired = state(
+        "".join(f"  - userName: {n}@x.example\n" for n in names),
+        "  - displayName: Staff\n    externalId: s\n",
+    )
+    live = LiveState(
+        "https://scim.example/v2",
+        tuple(live_user(f"{n}@x.example", f"u{i}") for i, n in enumerate(names)),
+        (live_group("Staff", "g1", ("u0", "u1", "u2"), externalId="s"),),
+    )
+    p = build_plan(desired, live, PlanContext(now=NOW))
+    assert p.summary == {"remove_member": 1}
+    assert p.changes[0].members == ("ann@x.example", "bo@x.example", "cy@x.example")
+    assert render_text(p).rstrip().endswith("Plan: 3 membership removals in 1 group.")
+    assert "### Reconciler plan: 1 change · 0 grants gained · 0 grants lost" in render_markdown(p)
+
+
+def test_no_changes_says_the_tenant_matches_only_when_it_does() -> None:
+    desired = state("  - userName: ann@x.example\n")
+    ann, stranger = live_user("ann@x.example"), live_user("stranger@x.example")
+    matches = build_plan(desired, LiveState("local:x", (ann,), ()), PlanContext(now=NOW))
+    drift = build_plan(desired, LiveState("local:x", (ann, stranger), ()), PlanContext(now=NOW))
+    partial = build_plan(
+        desired, LiveState("local:x", (ann,), ()), PlanContext(now=NOW, targets=("ann@x.example",))
+    )
+    assert not (matches.changes or drift.changes or partial.changes)
+    assert render_text(matches).rstrip().endswith("No changes. The tenant matches desired-state.")
+    for render in (render_text, render_markdown):
+        assert (
+            render(drift)
+            .rstrip()
+            .endswith(
+                "No changes. The tenant matches desired-state, apart from the 1 object reported "
+                "above as drift, which ownership: report leaves alone."
+            )
+        )
+        assert (
+            render(partial)
+            .rstrip()
+            .endswith("No changes for the targets (a partial plan: nothing else was compared).")
+        )
+
+
 def test_colour_only_when_asked() -> None:
     assert "\x1b[" not in render_text(sample_plan())
     assert "\x1b[32m+ create" in render_text(sample_plan(), color=True)

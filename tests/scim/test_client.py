@@ -547,6 +547,15 @@ def test_credentials_in_urls_are_refused_before_any_request_and_never_shown() ->
     assert "pa55word" not in str(err.value) + err.value.hint
     assert "credentials" in str(err.value)
     assert not has_credentials("local:me@home/t.db") and has_credentials("http://a:b@h/v2")
+
+    async def query() -> None:
+        async with open_client("https://tenant.test/v2?access_token=pa55word"):
+            pass
+
+    with pytest.raises(TenantError) as err:
+        asyncio.run(query())
+    assert "pa55word" not in str(err.value) + err.value.hint
+    assert "query string" in str(err.value)
     auth = Auth(
         type="oauth2_client_credentials",
         token_url="https://id:pa55word@login.test/oauth/token",
