@@ -70,6 +70,12 @@ class _Builder:
     gains: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     loses: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+    # Casefolded names a partial plan covers: the targets as given, and the desired name of
+    # an object targeted by its live name (a rename in git: its old name still finds it).
+    targets: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.targets = {t.casefold() for t in self.ctx.targets}
 
     @cached_property
     def name_of_id(self) -> dict[str, str]:
@@ -110,8 +116,10 @@ def _grant_values(value: Any) -> set[str]:
     return {str(value)}
 
 
-def _targeted(name: str, targets: tuple[str, ...]) -> bool:
-    return not targets or name.casefold() in {t.casefold() for t in targets}
+def _targeted(name: str, targets: set[str]) -> bool:
+    """Whether a partial plan covers the object ``name`` (every object when not partial).
+    ``targets`` are casefolded (_Builder.targets)."""
+    return not targets or name.casefold() in targets
 
 
 def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
@@ -151,7 +159,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     access: dict[str, EffectiveAccess] = {}
     ids = b.ids
     errors, matched_by = pairer.result.errors, pairer.result.matched_by
-    targets = ctx.targets
+    targets = b.targets
     unchanged = scimmap.unchanged
     waiting: list[tuple[int, dict[str, Any] | None, EffectiveAccess]] = []
     mark = len(b.diags)
@@ -164,8 +172,10 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             ids[name] = str(matched["id"])
         elif len(errors) > failures:
             continue  # an ambiguous match: reported below
-        if targets and not _targeted(user.userName, targets):
-            continue
+        if targets and name not in targets:
+            if matched is None or str(matched.get("userName", "")).casefold() not in targets:
+                continue
+            targets.add(name)  # targeted by its live name: renamed in git
         manager = user.manager
         if manager is not None and manager.casefold() not in ids:
             waiting.append((i, matched, acc))
@@ -196,7 +206,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     for r in pairing.unmatched_live:
         # A partial plan handles a live user only when it is targeted (e.g. one just removed
         # from git, to suspend it now).
-        if not partial or _targeted(str(r.get("userName") or r.get("id")), ctx.targets):
+        if not partial or _targeted(str(r.get("userName") or r.get("id")), b.targets):
             _unmanaged_user(b, r, protected)
 
     # ---- groups -----------------------------------------------------------------------
@@ -228,13 +238,15 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         )
     for i, g in enumerate(groups):
         members = state.members.get(g.displayName.casefold(), frozenset())
-        if (
-            partial
-            and not _targeted(g.displayName, ctx.targets)
-            and not any(_targeted(m, ctx.targets) for m in members)
-        ):
-            continue
         matched_g = gpair.pairs.get(i)
+        # A partial plan covers a group named by a target (by its desired or its live name),
+        # and the memberships of targeted users (creating the group if it must).
+        whole = _targeted(g.displayName, b.targets)
+        if not whole and str((matched_g or {}).get("displayName", "")).casefold() in b.targets:
+            b.targets.add(g.displayName.casefold())  # targeted by its live name
+            whole = True
+        if not whole and not any(_targeted(m, b.targets) for m in members):
+            continue
         if matched_g is None:
             if not live.capabilities.can_create_groups:
                 b.error(
@@ -267,12 +279,13 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         else:
             r, how = matched_g, gpair.matched_by[i]
             gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
-            _compare_group(b, g, r, how)
+            if whole:
+                _compare_group(b, g, r, how)
             live_members = _member_ids(r.get("members"))
         _members(b, g.displayName, gid, version, members, live_members, partial)
 
     for r in gpair.unmatched_live:
-        if not partial or _targeted(str(r.get("displayName") or r.get("id")), ctx.targets):
+        if not partial or _targeted(str(r.get("displayName") or r.get("id")), b.targets):
             _unmanaged_group(b, r)
     if partial:
         _check_targets(b)
@@ -744,7 +757,7 @@ def _members(
     if set(map(ids.get, desired)) == live_ids:
         return  # every desired member is a member already, and nobody else is
     by_name = b.state.user_by_name
-    group_targeted = not partial or _targeted(group, b.ctx.targets)
+    group_targeted = not partial or _targeted(group, b.targets)
     adds: list[tuple[str, str, str | None]] = []
     wanted_ids: set[str] = set()
     for cf in desired:
@@ -753,7 +766,7 @@ def _members(
             wanted_ids.add(uid)  # a member already: nothing to do
             continue
         name = by_name[cf].userName if cf in by_name else cf
-        if not group_targeted and not _targeted(name, b.ctx.targets):
+        if not group_targeted and not _targeted(name, b.targets):
             continue
         if uid is not None:
             wanted_ids.add(uid)
@@ -780,11 +793,7 @@ def _members(
         paired = b.name_of_id.get(uid)
         if paired is not None:
             name = paired
-            if (
-                partial
-                and not _targeted(name, b.ctx.targets)
-                and not _targeted(group, b.ctx.targets)
-            ):
+            if partial and not _targeted(name, b.targets) and not _targeted(group, b.targets):
                 continue
             remove.append((by_name[name].userName if name in by_name else name, uid))
         elif (

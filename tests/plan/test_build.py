@@ -342,6 +342,32 @@ def test_partial_plan_by_target() -> None:
     assert p.partial and actions(p) == [("create", "User", "bob@x.example")]
 
 
+def test_partial_plan_finds_a_renamed_user_or_group_by_its_old_name() -> None:
+    """`--target` the name people know (the live one) after a rename in git: the plan holds
+    the rename and the memberships under the new name, not 'No changes'."""
+    s = state(
+        "  - userName: alice.new@x.example\n    externalId: '1'\n    groups: [Engineering]\n"
+        "  - userName: bob@x.example\n    externalId: '2'\n",
+        "  - displayName: Engineering\n    externalId: g\n",
+    )
+    users = [
+        live_user("alice@x.example", "u1", externalId="1"),
+        live_user("bob@x.example", "u2", externalId="2", title="Boss"),
+    ]
+    groups = [live_group("Eng", "g1", externalId="g")]
+    p = plan(s, users, groups, targets=("ALICE@x.example",))
+    assert p.partial and actions(p) == [
+        ("rename", "User", "alice.new@x.example"),
+        ("add_member", "Group", "Engineering"),
+    ]
+    assert not [d for d in p.diagnostics if d.code == "target"]
+    p = plan(s, users, groups, targets=("Eng",))
+    assert actions(p) == [
+        ("rename", "Group", "Engineering"),
+        ("add_member", "Group", "Engineering"),
+    ]
+
+
 def test_json_round_trip_and_hash_ignores_time() -> None:
     s = state(ALICE + "    groups: [Admins]\n", GROUPS, RULES)
     p = plan(s)
