@@ -409,7 +409,12 @@ def _create_user(
 ) -> None:
     body = scimmap.scim_body(managed, [CORE_USER])
     fields = tuple(
-        FieldChange(path=m.path, after=m.value, sensitive=m.sensitive)
+        FieldChange(
+            path=m.path,
+            after=m.value,
+            sensitive=m.sensitive,
+            why=_grant_why(m.path, set(), _grant_values(m.value), acc),
+        )
         for m in managed.values()
         if m.value is not None
     )
@@ -470,9 +475,15 @@ def _compare_user(
                     before, m.value, case_insensitive=scimmap.case_insensitive(m.norm)
                 )
             )
+            why = _grant_why(m.path, _grant_values(before), _grant_values(m.value), acc)
             fields.append(
                 FieldChange(
-                    path=m.path, before=before, after=m.value, sensitive=m.sensitive, items=items
+                    path=m.path,
+                    before=before,
+                    after=m.value,
+                    sensitive=m.sensitive,
+                    items=items,
+                    why=why,
                 )
             )
     if not changed:
@@ -548,6 +559,24 @@ _GRANT_SOURCES = {
     f"{scimmap.ACCESS_EXT}:settingsTemplate": ("settingsTemplate",),
     f"{scimmap.ACCESS_EXT}:deviceGroups": ("deviceGroups",),
 }
+
+
+def _grant_why(
+    path: str, before: set[str], after: set[str], acc: EffectiveAccess | None
+) -> tuple[str, ...]:
+    """For a grant attribute, why each value is gained (the rule and group that give it) or
+    lost (a higher-priority rule wins, or no rule gives it any more); ``()`` for others."""
+    if path not in GRANT_PATHS or acc is None:
+        return ()
+    sources = _GRANT_SOURCES[path]
+    out = []
+    for v in sorted(after - before):
+        why = next((w for g in sources if (w := acc.explain(g, v))), "set in desired-state")
+        out.append(f"+ {v}: {why}")
+    for v in sorted(before - after):
+        why = next((w for g in sources if (w := acc.explain_loss(g, v))), "")
+        out.append(f"- {v}: {why or 'no rule grants it any more'}")
+    return tuple(out)
 
 
 def _update_reason(

@@ -1,12 +1,13 @@
 """The plan hash: SHA-256 over a canonical form of the changes only.
 
 No timestamps, no diagnostics, no rendering: the same intent always hashes the same, so the
-merge workflow can refuse a plan that differs from the one reviewed. Two parts of a change are
-left out because they are not intent:
+merge workflow can refuse a plan that differs from the one reviewed. Three parts of a change
+are left out because they are not intent:
 
 - its ``reason``: an explanation that names commits ("removed from desired-state in abc123 on
   2024-05-01"); a squash or rebase merge rewrites those, and the reviewed plan must still match
   the merged one;
+- its fields' ``why``: which rule gives a grant (renaming a rule changes no access);
 - its live ``version``: apply's stale check, which on many tenants moves when nothing managed
   changed (a login, a sync) or is a timestamp itself.
 
@@ -20,15 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from reconciler.plan.model import Change, Plan, count_actions
+
+_NOT_INTENT: Any = {"reason": True, "version": True, "fields": {"__all__": {"why"}}}
 
 
 def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
     canonical = json.dumps(
         {
             "tenant": tenant_url,
-            "changes": [c.model_dump(mode="json", exclude={"reason", "version"}) for c in changes],
+            "changes": [c.model_dump(mode="json", exclude=_NOT_INTENT) for c in changes],
         },
         sort_keys=True,
         separators=(",", ":"),

@@ -77,6 +77,9 @@ class FieldChange(Frozen):
     after: Any = None
     sensitive: bool = False
     items: tuple[ItemChange, ...] = ()
+    # For a grant attribute: why each value is gained or lost ("+ Admin: rule 'IT' (priority
+    # 10) via group IT"). An explanation, like a change's reason: not hashed.
+    why: tuple[str, ...] = ()
 
 
 class Change(Frozen):

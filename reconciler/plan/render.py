@@ -112,6 +112,7 @@ class _FieldView:
     symbol: str
     path: str
     text: str
+    why: tuple[str, ...] = ()
 
 
 @dataclass
@@ -135,14 +136,15 @@ def _view(c: Change, colors: dict[str, str], sensitive: set[str], detail: bool) 
         if before == after and not masked:  # e.g. only the primary email changed
             before, after = _value(f.before, detailed=True), _value(f.after, detailed=True)
         if c.action == "create":
-            fields.append(_FieldView("+", f.path, after))
+            fields.append(_FieldView("+", f.path, after, f.why))
         elif f.items and not masked:
             # Inside a multi-valued attribute, what moved (the artifact keeps both lists).
-            fields.append(_FieldView("~", f.path, "; ".join(describe(i) for i in f.items)))
+            text = "; ".join(describe(i) for i in f.items)
+            fields.append(_FieldView("~", f.path, text, f.why))
         elif f.after is None:
-            fields.append(_FieldView("-", f.path, before))
+            fields.append(_FieldView("-", f.path, before, f.why))
         else:
-            fields.append(_FieldView("~", f.path, f"{before} → {after}"))
+            fields.append(_FieldView("~", f.path, f"{before} → {after}", f.why))
     symbol = SYMBOL[c.action]
     return _ChangeView(
         symbol,

@@ -36,6 +36,8 @@ class EffectiveAccess:
     single: dict[str, tuple[str, Because]] = field(default_factory=dict)
     multi: dict[str, dict[str, list[Because]]] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
+    # Single-valued grants that a matching rule would give, but a higher-priority one wins.
+    outranked: dict[str, list[tuple[str, Because]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """``{"role": "member", "products": ["GoTo Meeting"], …}`` (sorted lists)."""
@@ -50,6 +52,18 @@ class EffectiveAccess:
             return str(self.single[grant][1])
         becauses = self.multi.get(grant, {}).get(value, [])
         return "; ".join(str(b) for b in becauses)
+
+    def explain_loss(self, grant: str, value: str) -> str:
+        """Why ``value`` of ``grant`` is not granted although a matching rule gives it (a
+        higher-priority rule wins), or ``""``."""
+        for lost, because in self.outranked.get(grant, ()):
+            if lost == value:
+                winner = self.single[grant][1]
+                return (
+                    f"{because} grants it, but rule '{winner.rule}' (priority {winner.priority}) "
+                    "wins"
+                )
+        return ""
 
 
 def _attr_value(user: User, name: str) -> Any:
@@ -166,6 +180,8 @@ def _access(rules: list[Rule], user: User, groups: frozenset[str]) -> EffectiveA
             value = getattr(g, k)
             if value and k not in acc.single:
                 acc.single[k] = (value, because)
+            elif value and value != acc.single[k][0]:
+                acc.outranked.setdefault(k, []).append((value, because))
         for k in MULTI_GRANTS:
             for value in getattr(g, k):
                 acc.multi.setdefault(k, {}).setdefault(value, []).append(because)

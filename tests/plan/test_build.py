@@ -12,7 +12,9 @@ from reconciler.desired.loader import load_files
 from reconciler.desired.state import DesiredState
 from reconciler.live import Capabilities, LiveState
 from reconciler.plan.build import PlanContext, Removal, build_plan
+from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import Plan
+from reconciler.plan.render import render_text
 from reconciler.plan.rules import evaluate
 
 ROOT = Path("/state")
@@ -207,6 +209,39 @@ def test_grant_change_reason_names_the_rule() -> None:
         s, [u], [live_group("Admins", "g", ("alice@x.example",)), live_group("Staff")]
     ).changes
     assert c.reason == "rule 'Admins' (priority 10) via group Admins grants products: Resolve"
+
+
+def test_every_grant_value_gained_or_lost_is_explained() -> None:
+    """Not only the first: each value of each grant attribute says which rule (and group)
+    gives it, or why it goes, including a role outranked by a higher-priority rule."""
+    s = state(ALICE + "    groups: [Admins, Staff]\n", GROUPS, RULES)
+    u = live_user(
+        "alice@x.example",
+        externalId="1",
+        title="Engineer",
+        roles=[{"value": "member", "primary": True}],
+        entitlements=[{"value": "Meeting"}, {"value": "Legacy"}],
+        **{ACCESS: {"userGroup": "Staff"}},
+    )
+    groups = [live_group("Admins", "g1", ("alice@x.example",)), live_group("Staff", "g2")]
+    [c] = [c for c in plan(s, [u], groups).changes if c.resource_type == "User"]
+    why = {f.path: f.why for f in c.fields}
+    assert why["entitlements"] == (
+        "+ Resolve: rule 'Admins' (priority 10) via group Admins",
+        "- Legacy: no rule grants it any more",
+    )
+    assert why["roles"] == (
+        "+ admin: rule 'Admins' (priority 10) via group Admins",
+        "- member: rule 'Everyone' (priority 90) via group Staff grants it, but rule 'Admins' "
+        "(priority 10) wins",
+    )
+    text = render_text(plan(s, [u], groups))
+    assert "# + admin: rule 'Admins' (priority 10) via group Admins" in text
+    # Explanations are not intent: the hash is the same without them.
+    bare = c.model_copy(
+        update={"fields": tuple(f.model_copy(update={"why": ()}) for f in c.fields)}
+    )
+    assert plan_hash("t", [c]) == plan_hash("t", [bare])
 
 
 def test_reactivate_brings_grants_back() -> None:

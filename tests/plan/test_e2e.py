@@ -85,7 +85,14 @@ def test_plan_against_the_reference_server(tmp_path: Path) -> None:
         [change] = json.loads(plan.stdout)["changes"]
         assert (change["action"], change["key"]) == ("update", "a@x.example")
         assert change["fields"] == [
-            {"path": "title", "before": "Intern", "after": "Boss", "sensitive": False, "items": []}
+            {
+                "path": "title",
+                "before": "Intern",
+                "after": "Boss",
+                "sensitive": False,
+                "items": [],
+                "why": [],
+            }
         ]
 
 
