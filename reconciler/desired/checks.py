@@ -44,6 +44,9 @@ class Finding:
     severity: str = "error"
     # Another place the message refers to ("first declared at …"), resolved to file:line later.
     related: tuple[Source, tuple[str | int, ...]] | None = None
+    # For an unknown reference: the name referred to (not reported when an entry of that
+    # name is declared but invalid: that entry's own error is the one to fix).
+    ref: str = ""
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
@@ -174,6 +177,7 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     f"group {g.displayName!r} lists unknown member {m!r}",
                     _suggest(m, [u.userName for u in state.users])
                     + "members are userNames of users declared in users/*.yaml",
+                    ref=m,
                 )
             on_group[(g.displayName.casefold(), m.casefold())] = Source(
                 src.file, (*src.path, "members", i)
@@ -197,6 +201,7 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     ("groups", i),
                     f"unknown group {name!r}",
                     _suggest(name, names) + "declare it in groups/*.yaml first",
+                    ref=name,
                 )
             elif (name.casefold(), u.userName.casefold()) in on_group:
                 yield Finding(
@@ -225,6 +230,7 @@ def _managers(state: DesiredState) -> Iterator[Finding]:
                 ("manager",),
                 f"unknown manager {u.manager!r}",
                 _suggest(u.manager, usernames) + "manager is the userName of a declared user",
+                ref=u.manager,
             )
         else:
             manager_of[u.userName.casefold()] = m
@@ -301,6 +307,7 @@ def _attribute_values(state: DesiredState) -> Iterator[Finding]:
                     f"unknown custom attribute {name!r}",
                     _suggest(name, attrs) + "declare it in attributes.yaml",
                     at_key=True,
+                    ref=name,
                 )
                 continue
             yield from _check_value(src, attr, value)
@@ -414,6 +421,7 @@ def _rule_references(state: DesiredState) -> Iterator[Finding]:
                         ("match", field, i),
                         f"rule {r.name!r} refers to unknown group {name!r}",
                         _suggest(name, names) + "declare it in groups/*.yaml",
+                        ref=name,
                     )
         for i, c in enumerate(r.match.conditions):
             if c.attribute not in attrs:
@@ -423,4 +431,5 @@ def _rule_references(state: DesiredState) -> Iterator[Finding]:
                     f"rule {r.name!r} tests unknown attribute {c.attribute!r}",
                     _suggest(c.attribute, attrs)
                     + "conditions test custom attributes or core user attributes",
+                    ref=c.attribute,
                 )

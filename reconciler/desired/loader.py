@@ -77,6 +77,8 @@ class Collector:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.diags: list[Diagnostic] = []
+        # Casefolded names of entries declared but invalid (left out of the state).
+        self.invalid_names: set[str] = set()
 
     def add(
         self,
@@ -417,6 +419,10 @@ def _load_tenant(
         return None, f
 
 
+# What other entries refer to an entry of each section by.
+_NAME_KEY = {"users": "userName", "groups": "displayName", "rules": "name", "attributes": "name"}
+
+
 def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
     if raw is None:
         col.add(
@@ -473,6 +479,9 @@ def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
             except ValidationError as exc:
                 report_validation_error(col, f, exc, _SECTION_MODEL[section], (section, i))
                 good.append(None)
+                name = item.get(_NAME_KEY[section]) if isinstance(item, dict) else None
+                if isinstance(name, str):
+                    col.invalid_names.add(name.casefold())
         parts[section] = good
     # Not validated as a whole: ``None`` stands for an item that failed, keeping indexes aligned.
     return Document.model_construct(None, **parts)
@@ -617,6 +626,8 @@ def _load_files(
     for finding in checks.check(state):
         if failed and checks.cascading(finding.message):
             continue  # the declaration may be in the file that could not be read
+        if finding.ref and finding.ref.casefold() in col.invalid_names:
+            continue  # declared, but invalid: its own error says what to fix
         f_or_path: SourceFile | Path = files.get(finding.source.file) or finding.source.file
         message = finding.message
         if finding.related is not None:

@@ -490,6 +490,42 @@ def test_a_broken_item_does_not_cascade(tmp_path: Path) -> None:
     assert [d.message for d in result.diagnostics] == ["unknown key 'bad'"]
 
 
+def test_a_broken_item_is_not_also_reported_as_unknown_where_it_is_referred_to(
+    tmp_path: Path,
+) -> None:
+    """A typo in a user, group or attribute that others refer to is one error, not one per
+    reference (its manager, members, groups, rule conditions still name it)."""
+    attributes = BASE["attributes.yaml"] + "  - name: region\n    typo: 1\n"
+    groups = "groups:\n  - displayName: Sales\n    members: [boss@acme.example]\n"
+    groups += "  - displayName: Support\n  - displayName: Ops\n    colour: red\n"
+    rules = BASE["rules.yaml"] + (
+        "  - name: Ops\n    priority: 20\n"
+        "    match: {groups_any: [Ops], conditions: [{attribute: region, op: exists}]}\n"
+        "    grants: {products: [GoTo Resolve]}\n"
+    )
+    users = "users:\n  - userName: boss@acme.example\n    titel: Boss\n"
+    users += "".join(
+        f"  - userName: u{i}@acme.example\n    manager: boss@acme.example\n    groups: [Ops]\n"
+        for i in range(3)
+    )
+    result = load(
+        write(
+            tmp_path,
+            {
+                "attributes.yaml": attributes,
+                "groups/groups.yaml": groups,
+                "rules.yaml": rules,
+                U: users,
+            },
+        )
+    )
+    assert sorted(d.message for d in result.diagnostics) == [
+        "unknown key 'colour'",
+        "unknown key 'titel'",
+        "unknown key 'typo'",
+    ]
+
+
 def test_an_unreadable_file_does_not_flood_with_unknown_references(tmp_path: Path) -> None:
     groups = "groups:\n  - displayName: Sales\n   broken: [\n"
     users = "".join(f"  - userName: u{i}@acme.example\n    groups: [Sales]\n" for i in range(20))
