@@ -163,6 +163,20 @@ def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
             line,
             col,
         )
+    opened = None
+    if "quoted scalar" not in (exc.context or ""):  # else it is still open: handled below
+        opened = _run_on_quote(text, exc.context_mark.line + 1 if exc.context_mark else 1, line)
+    if opened is not None:
+        # A double-quoted value may span lines, so an unclosed quote swallows the lines after
+        # it up to the next '"', and the parser stumbles there: point at the quote instead.
+        qline, qcol = opened
+        return YamlProblem(
+            f"a double-quoted value is not closed on its line: YAML read on to the next '\"', "
+            f"and then found: {problem} (at {line}:{col})",
+            "close the quote on this line",
+            qline,
+            qcol,
+        )
     hint = "fix the YAML syntax at this position"
     if "mapping values are not allowed" in problem:
         hint = "quote the value: ': ' inside an unquoted value starts a mapping, e.g. 'a: b'"
@@ -178,6 +192,25 @@ def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
         elif "block" in context:
             hint = "indent this line like the entries of what began there"
     return YamlProblem(problem, hint, line, col)
+
+
+# A '"' where a value starts: after "key: ", "- ", "[", "{" or ", ", or at a line's start.
+_QUOTE_OPENS = re.compile(r'(?:^\s*|:\s+|-\s+|[\[{,]\s*)"')
+
+
+def _run_on_quote(text: str, first: int, problem_line: int) -> tuple[int, int] | None:
+    """Line and column of a double quote opened at the start of a value on a line from
+    ``first`` up to (not including) ``problem_line`` and not closed on that line, or None."""
+    lines = text.splitlines()
+    for n in range(max(first, 1), min(problem_line, len(lines) + 1)):
+        src = lines[n - 1]
+        quotes = src.count('"') - src.count('\\"')
+        if quotes % 2 == 0:
+            continue
+        m = _QUOTE_OPENS.search(src)
+        if m is not None and src.count('"', 0, m.end()) == 1:
+            return n, m.end()
+    return None
 
 
 # Desired state nests a handful of levels (users → user → attributes → value list). Deeper

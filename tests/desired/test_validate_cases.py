@@ -327,6 +327,35 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
         ],
     ),
     (
+        "invalid YAML: a double quote not closed on its line runs on to the next one",
+        {
+            U: 'users:\n  - userName: a@acme.example\n    title: "VP Sales\n'
+            '    emails: [a@acme.example]\n    phoneNumbers: [{value: "+1 555 0101"}]\n'
+        },
+        [
+            (
+                U,
+                3,
+                12,
+                "a double-quoted value is not closed on its line: YAML read on to the next "
+                "'\"', and then found: did not find expected key (at 5:29)",
+            )
+        ],
+    ),
+    (
+        "an unquoted value with a quote inside is not taken for an opening quote",
+        {U: 'users:\n  - userName: a@acme.example\n    title: Say "hi\n    displayName: [x\n'},
+        [
+            (
+                U,
+                5,
+                1,
+                "did not find expected ',' or ']' "
+                "(while parsing a flow sequence that began at 4:18)",
+            )
+        ],
+    ),
+    (
         "invalid YAML: a tab",
         {U: "users:\n  - userName: a@acme.example\n\tgroups: [Sales]\n"},
         [(U, 3, 1, "a tab character: YAML indents with spaces only")],
