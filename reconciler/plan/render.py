@@ -96,6 +96,8 @@ def _value(v: Any, detailed: bool = False) -> str:
         v = [x["value"] for x in v]
     if isinstance(v, dict) and "$user" in v:
         return f"(user {v['$user']})"
+    if v is None:
+        return "—"  # no value, as inside multi-valued attributes (fielddiff.describe)
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
@@ -192,8 +194,9 @@ def no_changes_line(plan: Plan) -> str:
     drift = sum(d.code == "unmanaged" for d in plan.diagnostics)
     if drift:
         return (
-            f"No changes. The tenant matches desired-state, apart from the {drift} "
-            f"object{_s(drift)} reported above as drift, which ownership: report leaves alone."
+            f"No changes. The tenant matches desired-state except for {drift} unmanaged "
+            f"object{_s(drift)}, reported above as drift (ownership: report leaves "
+            f"{'it' if drift == 1 else 'them'} alone)."
         )
     return "No changes. The tenant matches desired-state."
 

@@ -38,7 +38,11 @@ def test_demo_converges_from_a_fresh_clone_and_runs_again(tmp_path: Path) -> Non
         applied = out[out.index("== 4. reconciler apply") : out.index("== 5.")]
         assert "2 ok" in applied and "Apply complete: every change succeeded." in applied
         final = out[out.index("== 5. reconciler plan (again)") :]
-        assert "No changes. The tenant matches desired-state." in final
+        # The user added in the console is still there: ownership: report leaves it alone.
+        assert (
+            "No changes. The tenant matches desired-state except for 1 unmanaged object, "
+            "reported above as drift (ownership: report leaves it alone)."
+        ) in final
         assert "Traceback" not in r.stderr
     # The demo leaves the clone as it found it: no tracked file changed, no receipt notes.
     status = subprocess.run(

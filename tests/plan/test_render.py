@@ -115,8 +115,8 @@ def test_no_changes_says_the_tenant_matches_only_when_it_does() -> None:
             render(drift)
             .rstrip()
             .endswith(
-                "No changes. The tenant matches desired-state, apart from the 1 object reported "
-                "above as drift, which ownership: report leaves alone."
+                "No changes. The tenant matches desired-state except for 1 unmanaged object, "
+                "reported above as drift (ownership: report leaves it alone)."
             )
         )
         assert (
