@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.gitops.github import COMMENT_LIMIT, GitHub, GitHubError, fit
+from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import AccessChange, Change, FieldChange, Plan
 from tests.gitops.github_standin import State, github_standin
 
@@ -173,7 +174,7 @@ def huge_plan(n: int = 4000) -> Plan:
     )
     return Plan(
         tenant_url="local:t.db",
-        plan_hash="a" * 64,
+        plan_hash=plan_hash("local:t.db", changes),
         changes=changes,
         summary={"update": n},
         access=(AccessChange(grant="role", value="member", gains=tuple(c.key for c in changes)),),
@@ -190,7 +191,8 @@ def test_a_huge_plan_comment_is_summarised_to_fit_with_its_marker(
     assert r.returncode == 0, r.stderr
     [posted] = gh.comment_bodies(9)
     assert len(posted) <= COMMENT_LIMIT, "the stand-in refuses longer bodies as GitHub does"
-    assert posted.startswith("<!-- reconciler:plan -->\n<!-- reconciler:plan-hash=" + "a" * 64)
+    marker = "<!-- reconciler:plan -->\n<!-- reconciler:plan-hash=" + huge_plan().plan_hash
+    assert posted.startswith(marker)
     assert "Summarised to fit a comment:" in posted and "plan-json artifact" in posted
     assert "Cut to fit" not in posted, "summarised, not cut"
 

@@ -7,7 +7,7 @@ from reconciler.gitops.review import reviewed_hash, what_changed
 H = "b" * 64
 REVIEWED = f"""<!-- reconciler:plan -->
 <!-- reconciler:plan-hash={H} -->
-### Reconciler plan: 1 changes
+### Reconciler plan: 1 change
 
 ```diff
 ~ update olivia.bennett@acme.example

@@ -48,7 +48,7 @@ def test_plan_on_pr_apply_on_merge_drift_on_schedule(w: World) -> None:
     first_hash = PLAN_HEAD.match(str(first["body"]))
     assert first_hash, first["body"]
     assert '~   title: "VP Sales" → "Chief Revenue Officer"' in str(first["body"])
-    assert "Reconciler plan: 1 changes" in run.summary
+    assert "Reconciler plan: 1 change ·" in run.summary
     assert run.artifacts["plan-json"].is_file()
     # A second push edits the same comment in place.
     w.edit(SALES, "title: Account Executive", "title: Senior Account Executive")

@@ -23,7 +23,7 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "code", "expected"),
     [
-        (("serve", "--db", "t.db", "--port", "99999"), 2, "less than or equal to 65535"),
+        (("serve", "--db", "t.db", "--port", "99999"), 1, "less than or equal to 65535"),
         (("serve", "--db", "t.db", "--host", "no-such-host.invalid"), 1, "--host, e.g. 127.0.0.1"),
         (("serve", "--db", "missing/t.db"), 1, "missing does not exist"),
         (("serve", "--db", "junk.txt"), 1, "is not a tenant database"),
@@ -34,7 +34,7 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             1,
             "nowhere: error: no such directory",
         ),
-        (("seed", "--db", "t.db", "--users", "-1"), 2, "greater than or equal to 0"),
+        (("seed", "--db", "t.db", "--users", "-1"), 1, "greater than or equal to 0"),
     ],
 )
 def test_bad_input(tmp_path: Path, args: tuple[str, ...], code: int, expected: str) -> None:
