@@ -421,8 +421,9 @@ def _saved_plan(tmp_path: Path) -> dict[str, object]:
             lambda d: d["summary"].update(create=1),
             "the plan's summary does not count its changes",
         ),
+        (lambda d: d.update(blocked=True), "the plan's blocked flag does not match its plan_hash"),
     ],
-    ids=["no changes", "no summary", "no hash", "edited change", "edited summary"],
+    ids=["no changes", "no summary", "no hash", "edited change", "edited summary", "blocked"],
 )
 def test_show_refuses_a_plan_that_is_incomplete_or_edited(
     tmp_path: Path, edit: object, expected: str

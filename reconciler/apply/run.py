@@ -30,7 +30,7 @@ def check_integrity(plan: Plan) -> None:
             f"{problem}: it was edited after it was made",
             "make a new plan with `reconciler plan --out plan.json` and review it",
         )
-    if plan.blocked:
+    if plan.has_errors:
         raise InputError(
             "this plan is blocked by errors (see its diagnostics); it cannot be applied",
             "fix the errors, or allow the gate deliberately, then plan again",

@@ -926,6 +926,7 @@ def _finish(b: _Builder, partial: bool) -> Plan:
     for c in changes:
         named.update(m.casefold() for m in c.members)
     ids = {name: b.ids[name] for name in sorted(named) if name in b.ids}
+    blocked = any(d.severity == "error" for d in b.diags)
     memberships = sum(len(g.get("members") or []) for g in b.live.groups)
     grants = _live_grants(b.live.users)
     return Plan(
@@ -945,8 +946,8 @@ def _finish(b: _Builder, partial: bool) -> Plan:
         access=access,
         changes=tuple(changes),
         diagnostics=tuple(b.diags),
-        blocked=any(d.severity == "error" for d in b.diags),
+        blocked=blocked,
         ids=ids,
         sensitive_paths=sensitive,
-        plan_hash=plan_hash(url, changes),
+        plan_hash=plan_hash(url, changes, blocked=blocked),
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from reconciler.desired.state import DesiredState
 from reconciler.plan.gates import check_gates, check_min_holders, losses
+from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import Plan, PlanDiagnostic
 from reconciler.plan.rules import EffectiveAccess, rule_matches
 from reconciler.policy import PolicySet
@@ -52,10 +53,12 @@ def guard(
     # Also for a partial plan: applying targets one by one must not strip the last holders.
     active = {u.userName.casefold(): u.active for u in state.users}
     diags += check_min_holders(state.tenant, access, active)
+    blocked = any(d.severity == "error" for d in diags)
     return plan.model_copy(
         update={
             "diagnostics": tuple(diags),
             "allowances": tuple(allowances),
-            "blocked": any(d.severity == "error" for d in diags),
+            "blocked": blocked,
+            "plan_hash": plan_hash(plan.tenant_url, plan.changes, blocked=blocked),
         }
     )

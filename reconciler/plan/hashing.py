@@ -11,6 +11,10 @@ are left out because they are not intent:
 - its live ``version``: apply's stale check, which on many tenants moves when nothing managed
   changed (a login, a sync) or is a timestamp itself.
 
+Whether the plan is blocked (has errors) is hashed too. A SHA-256 is no signature: it shows an
+edit that did not recompute it, and the merge workflow's comparison of plans; it cannot stop a
+forger, who can recompute it.
+
 What the tenant is asked to do (action, object, fields before and after, body, operations,
 members) is all hashed: a managed value changed in the tenant since the review changes a
 "before" and therefore the hash.
@@ -28,12 +32,17 @@ from reconciler.plan.model import Change, Plan, count_actions
 _NOT_INTENT: Any = {"reason": True, "version": True, "fields": {"__all__": {"why"}}}
 
 
-def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
+def plan_hash(tenant_url: str, changes: Iterable[Change], *, blocked: bool = False) -> str:
+    """``blocked``: the plan has errors and cannot be applied. Hashed (only when set, so an
+    applicable plan hashes as it always did): unblocking a plan by editing the file shows."""
+    content: dict[str, Any] = {
+        "tenant": tenant_url,
+        "changes": [c.model_dump(mode="json", exclude=_NOT_INTENT) for c in changes],
+    }
+    if blocked:
+        content["blocked"] = True
     canonical = json.dumps(
-        {
-            "tenant": tenant_url,
-            "changes": [c.model_dump(mode="json", exclude=_NOT_INTENT) for c in changes],
-        },
+        content,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -45,8 +54,12 @@ def plan_hash(tenant_url: str, changes: Iterable[Change]) -> str:
 def edited(plan: Plan) -> str:
     """What of a plan read from a file no longer agrees with itself (it was edited after it
     was made), or ``""``."""
-    if plan_hash(plan.tenant_url, plan.changes) != plan.plan_hash:
+    if plan_hash(plan.tenant_url, plan.changes, blocked=plan.blocked) != plan.plan_hash:
+        if plan_hash(plan.tenant_url, plan.changes, blocked=not plan.blocked) == plan.plan_hash:
+            return "the plan's blocked flag does not match its plan_hash"
         return "the plan's changes do not match its plan_hash"
     if plan.summary != count_actions(plan.changes):
         return "the plan's summary does not count its changes"
+    if plan.blocked != any(d.severity == "error" for d in plan.diagnostics):
+        return "the plan's blocked flag does not agree with its errors"
     return ""

@@ -38,3 +38,31 @@ def test_what_is_done_and_to_what_changes_the_hash() -> None:
     assert plan_hash("local:t.db", [already]) != base
     assert plan_hash("local:other.db", [suspend("r")]) != base
     assert plan_hash("local:t.db", [suspend("r").model_copy(update={"action": "delete"})]) != base
+
+
+def test_a_blocked_plan_cannot_be_unblocked_by_editing_the_file() -> None:
+    """Apply refuses a blocked plan; flipping `blocked`, or also dropping the errors that
+    block it, is an edit `show` and apply see."""
+    from reconciler.live import Capabilities, LiveState
+    from reconciler.plan.build import PlanContext, build_plan
+    from reconciler.plan.hashing import edited
+    from tests.plan.test_build import NOW, state
+
+    s = state(groups="  - displayName: Queue A\n")  # a group this tenant cannot create
+    live = LiveState("local:t.db", (), (), Capabilities(can_create_groups=False))
+    blocked = build_plan(s, live, PlanContext(now=NOW))
+    assert blocked.blocked and edited(blocked) == ""
+    unblocked = blocked.model_copy(update={"blocked": False})
+    assert edited(unblocked) == "the plan's blocked flag does not match its plan_hash"
+    forged = unblocked.model_copy(update={"diagnostics": ()})
+    assert edited(forged) == "the plan's blocked flag does not match its plan_hash"
+    # An error added to an applicable plan: the hash still matches, the flag does not.
+    errors = blocked.diagnostics
+    added = build_plan(state(), live, PlanContext(now=NOW)).model_copy(
+        update={"diagnostics": errors}
+    )
+    assert edited(added) == "the plan's blocked flag does not agree with its errors"
+    # An applicable plan hashes as before: `blocked` counts only when set.
+    assert plan_hash("local:t.db", [suspend("r")], blocked=False) == plan_hash(
+        "local:t.db", [suspend("r")]
+    )
