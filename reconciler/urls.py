@@ -12,6 +12,6 @@ def has_credentials(url: str) -> bool:
 
 
 def has_query(url: str) -> bool:
-    """Whether an http(s) URL has a query string or fragment: no SCIM base URL has one, and
-    some people put a token there (so it is never echoed either)."""
-    return url.lower().startswith(("http://", "https://")) and ("?" in url or "#" in url)
+    """Whether an http(s) URL has a query string, fragment or path parameters (``;jsessionid=``):
+    no SCIM base URL has one, and some people put a token there (so it is never echoed)."""
+    return url.lower().startswith(("http://", "https://")) and any(c in url for c in "?#;")

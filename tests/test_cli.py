@@ -469,3 +469,14 @@ def test_plan_out_that_cannot_be_a_file_fails_before_reading_the_tenant(tmp_path
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
         assert f"error: {expected}" in r.stderr and "hint: name a file" in r.stderr
         assert r.stdout == ""
+
+
+def test_resume_or_retry_without_a_plan_file_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """Without PLAN_FILE apply plans anew: --retry-failed would be silently meaningless."""
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}
+    for flag in ("--resume", "--retry-failed"):
+        r = cli("apply", "--dir", str(SAMPLE), flag, "--auto-approve", cwd=tmp_path, env=env)
+        assert r.returncode == 1 and r.stdout == "", r.stdout
+        assert f"error: {flag} continues the apply of a saved plan" in r.stderr

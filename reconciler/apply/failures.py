@@ -21,18 +21,31 @@ class Cause(StrEnum):
     stopped = "stopped"
 
 
+# What the changes of each cause did: (said of one change, said of several).
 TITLES = {
-    Cause.existing_account: "have existing accounts (uniqueness conflict)",
-    Cause.licence_exhausted: "could not get a licence (out of licenses)",
-    Cause.domain_not_verified: "use an email domain the tenant has not verified",
-    Cause.rejected: "were rejected by the tenant",
-    Cause.rate_limited: "were rate limited",
-    Cause.authentication: "failed authentication",
-    Cause.server_error: "hit a server error",
-    Cause.network: "could not reach the tenant",
-    Cause.stale: "changed in the tenant since the plan (stale)",
-    Cause.dependency: "were skipped because something they depend on failed",
-    Cause.stopped: "were skipped because apply stopped early",
+    Cause.existing_account: (
+        "has an existing account (uniqueness conflict)",
+        "have existing accounts (uniqueness conflict)",
+    ),
+    Cause.licence_exhausted: ("could not get a licence (out of licenses)",) * 2,
+    Cause.domain_not_verified: (
+        "uses an email domain the tenant has not verified",
+        "use an email domain the tenant has not verified",
+    ),
+    Cause.rejected: ("was rejected by the tenant", "were rejected by the tenant"),
+    Cause.rate_limited: ("was rate limited", "were rate limited"),
+    Cause.authentication: ("failed authentication",) * 2,
+    Cause.server_error: ("hit a server error",) * 2,
+    Cause.network: ("could not reach the tenant",) * 2,
+    Cause.stale: ("changed in the tenant since the plan (stale)",) * 2,
+    Cause.dependency: (
+        "was skipped because something it depends on failed",
+        "were skipped because something they depend on failed",
+    ),
+    Cause.stopped: (
+        "was skipped because apply stopped early",
+        "were skipped because apply stopped early",
+    ),
 }
 # Causes that say the tenant or our access is broken, not one object: they trip the breaker.
 SYSTEMIC = {Cause.authentication, Cause.server_error, Cause.network, Cause.rate_limited}

@@ -26,8 +26,8 @@ def _groups(receipt: Receipt) -> list[tuple[str, list[str]]]:
 
 
 def _title(cause: str, n: int) -> str:
-    what = TITLES.get(Cause(cause), cause) if cause in Cause.__members__ else cause
-    return f"{n} change{'s' * (n != 1)} {what}"
+    one, many = TITLES[Cause(cause)] if cause in Cause.__members__ else (cause, cause)
+    return f"{n} change{'s' * (n != 1)} {one if n == 1 else many}"
 
 
 def _counts(receipt: Receipt, sep: str) -> str:

@@ -68,6 +68,12 @@ def run(
     receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
     `reconciler receipts`). Exit 0 when every change succeeded, 1 otherwise.
     """
+    if (resume or retry_failed) and plan_file is None:
+        flag = "--resume" if resume else "--retry-failed"
+        raise UsageError(
+            f"{flag} continues the apply of a saved plan, and no PLAN_FILE was given",
+            f"pass the plan that was applied: reconciler apply plan.json {flag}",
+        )
     if receipt_out is not None:
         check_out_file(receipt_out, "--receipt", "receipt.json")
     if plan_file is not None:

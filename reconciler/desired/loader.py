@@ -361,7 +361,7 @@ def _secret_problems(col: Collector, f: SourceFile, raw: dict[str, Any]) -> dict
         col.add(
             f,
             ("url",),
-            "the tenant URL has a query string or fragment",
+            "the tenant URL has a query string, fragment or ;parameters",
             "write the SCIM base URL alone (e.g. https://host/scim/v2) and use auth: with "
             "token_env; rotate the token if the URL carried one",
         )

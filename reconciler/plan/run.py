@@ -40,7 +40,8 @@ def tenant_url(state: DesiredState, override: str | None) -> str:
         if has_query(url):
             # Never echo it either: a query string is where some put a token.
             raise UsageError(
-                f"the tenant URL given by {source} has a query string or fragment; it was not used",
+                f"the tenant URL given by {source} has a query string, fragment or ;parameters; "
+                "it was not used",
                 "write the SCIM base URL alone (e.g. https://host/scim/v2) and set auth: in "
                 "tenant.yaml (token_env); rotate the token if the URL carried one",
             )

@@ -41,7 +41,7 @@ async def open_client(
         )
     if has_query(url):
         raise TenantError(
-            "the tenant URL has a query string or fragment; it is not shown here",
+            "the tenant URL has a query string, fragment or ;parameters; it is not shown here",
             "write the SCIM base URL alone (e.g. https://host/scim/v2); a token goes in auth: "
             "with token_env",
         )

@@ -157,6 +157,15 @@ def test_licence_exhaustion_midway_is_grouped(tmp_path: Path) -> None:
     assert "6 changes could not get a licence (out of licenses):" in render_text(receipt)
 
 
+def test_failure_headings_agree_with_their_count() -> None:
+    from reconciler.apply.report import _title
+
+    assert _title("existing_account", 1) == "1 change has an existing account (uniqueness conflict)"
+    assert _title("existing_account", 3) == "3 changes have existing accounts (uniqueness conflict)"
+    assert _title("dependency", 1) == "1 change was skipped because something it depends on failed"
+    assert _title("licence_exhausted", 1) == "1 change could not get a licence (out of licenses)"
+
+
 def test_429_storm_is_honoured_and_converges(tmp_path: Path) -> None:
     state = write_state(tmp_path / "s", 5)
 

@@ -408,7 +408,7 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "token in the tenant URL's query string",
         {"tenant.yaml": "url: https://x.example/scim/v2?access_token=s3cr3t\n"},
-        [("tenant.yaml", 1, 6, "the tenant URL has a query string or fragment")],
+        [("tenant.yaml", 1, 6, "the tenant URL has a query string, fragment or ;parameters")],
     ),
     (
         "wrong type of a secret setting does not echo it",

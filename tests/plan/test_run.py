@@ -121,8 +121,13 @@ def test_a_tenant_url_with_credentials_is_refused_without_echoing_it(tmp_path: P
         tenant_url(state, "https://admin:hunter2@scim.example/v2")
     assert "hunter2" not in str(err.value) and "hunter2" not in err.value.hint
     assert "carries credentials" in str(err.value)
-    with pytest.raises(UsageError) as err:
-        tenant_url(state, "https://scim.example/v2?access_token=hunter2")
-    assert "hunter2" not in str(err.value) and "hunter2" not in err.value.hint
-    assert "has a query string" in str(err.value)
+    for url in (
+        "https://scim.example/v2?access_token=hunter2",
+        "https://scim.example/v2;jsessionid=hunter2",
+        "https://scim.example/v2#hunter2",
+    ):
+        with pytest.raises(UsageError) as err:
+            tenant_url(state, url)
+        assert "hunter2" not in str(err.value) and "hunter2" not in err.value.hint
+        assert "has a query string, fragment or ;parameters" in str(err.value)
     assert tenant_url(state, "https://other.example/v2") == "https://other.example/v2"
