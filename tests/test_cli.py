@@ -308,8 +308,9 @@ def test_python_dash_m_and_github_format_for_a_syntax_error(tmp_path: Path) -> N
         "::warning file=state/users.yaml::references to groups, users and attributes were not "
         "checked: this file could not be read, and may declare some of them (fix the errors "
         "reported for the unreadable files, then validate again)",
-        "::error file=state/users.yaml,line=4,col=1::found unexpected end of stream (while "
-        "scanning a quoted scalar that began at 3:12) (close the quote that began there)",
+        "::error file=state/users.yaml,line=3,col=12::a quoted value is not closed: YAML read "
+        "on to the end of the file (found unexpected end of stream) (close the quote on this "
+        "line)",
         "invalid: 1 error, 1 warning",
     ]
 

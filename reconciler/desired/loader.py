@@ -423,6 +423,19 @@ def _load_tenant(
 _NAME_KEY = {"users": "userName", "groups": "displayName", "rules": "name", "attributes": "name"}
 
 
+def _declared_name(item: Any, key: str) -> str:
+    """The name an invalid entry declares, also under a misspelt key (``usrName:``), so that
+    references to it are not reported as unknown too; ``""`` when it has none."""
+    if not isinstance(item, dict):
+        return ""
+    name = item.get(key)
+    if name is None:
+        spelt = [k for k in item if isinstance(k, str)]
+        close = difflib.get_close_matches(key, spelt, n=1, cutoff=0.75)
+        name = item[close[0]] if close else None
+    return name if isinstance(name, str) else ""
+
+
 def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
     if raw is None:
         col.add(
@@ -479,8 +492,8 @@ def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
             except ValidationError as exc:
                 report_validation_error(col, f, exc, _SECTION_MODEL[section], (section, i))
                 good.append(None)
-                name = item.get(_NAME_KEY[section]) if isinstance(item, dict) else None
-                if isinstance(name, str):
+                name = _declared_name(item, _NAME_KEY[section])
+                if name:
                     col.invalid_names.add(name.casefold())
         parts[section] = good
     # Not validated as a whole: ``None`` stands for an item that failed, keeping indexes aligned.

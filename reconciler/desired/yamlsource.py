@@ -163,9 +163,17 @@ def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
             line,
             col,
         )
-    opened = None
-    if "quoted scalar" not in (exc.context or ""):  # else it is still open: handled below
-        opened = _run_on_quote(text, exc.context_mark.line + 1 if exc.context_mark else 1, line)
+    context, cmark = exc.context, exc.context_mark
+    if context and "quoted scalar" in context and cmark is not None:
+        # The quote was never closed: the end of the file is where YAML gave up, the quote
+        # is where the reader must look.
+        return YamlProblem(
+            f"a quoted value is not closed: YAML read on to the end of the file ({problem})",
+            "close the quote on this line",
+            cmark.line + 1,
+            cmark.column + 1,
+        )
+    opened = _run_on_quote(text, cmark.line + 1 if cmark else 1, line)
     if opened is not None:
         # A double-quoted value may span lines, so an unclosed quote swallows the lines after
         # it up to the next '"', and the parser stumbles there: point at the quote instead.
@@ -180,14 +188,11 @@ def _syntax_problem(exc: MarkedYAMLError, text: str) -> YamlProblem:
     hint = "fix the YAML syntax at this position"
     if "mapping values are not allowed" in problem:
         hint = "quote the value: ': ' inside an unquoted value starts a mapping, e.g. 'a: b'"
-    context, cmark = exc.context, exc.context_mark
     if context and cmark is not None and (cmark.line + 1, cmark.column + 1) != (line, col):
         # "found unexpected end of stream" alone points at the end of the file; the context
         # says where the unfinished thing began, which is what the reader must fix.
         problem += f" ({context.strip()} that began at {cmark.line + 1}:{cmark.column + 1})"
-        if "quoted scalar" in context:
-            hint = "close the quote that began there"
-        elif "flow sequence" in context or "flow mapping" in context:
+        if "flow sequence" in context or "flow mapping" in context:
             hint = "close the bracket that began there"
         elif "block" in context:
             hint = "indent this line like the entries of what began there"

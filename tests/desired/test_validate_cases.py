@@ -319,10 +319,10 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
         [
             (
                 U,
-                3,
-                1,
-                "found unexpected end of stream "
-                "(while scanning a quoted scalar that began at 2:15)",
+                2,
+                15,
+                "a quoted value is not closed: YAML read on to the end of the file "
+                "(found unexpected end of stream)",
             )
         ],
     ),
@@ -533,6 +533,8 @@ def test_a_broken_item_is_not_also_reported_as_unknown_where_it_is_referred_to(
         "    grants: {products: [GoTo Resolve]}\n"
     )
     users = "users:\n  - userName: boss@acme.example\n    titel: Boss\n"
+    users += "  - usrName: deputy@acme.example\n"  # the name itself under a misspelt key
+    users += "  - userName: d2@acme.example\n    manager: deputy@acme.example\n"
     users += "".join(
         f"  - userName: u{i}@acme.example\n    manager: boss@acme.example\n    groups: [Ops]\n"
         for i in range(3)
@@ -549,9 +551,11 @@ def test_a_broken_item_is_not_also_reported_as_unknown_where_it_is_referred_to(
         )
     )
     assert sorted(d.message for d in result.diagnostics) == [
+        "missing required key 'userName'",
         "unknown key 'colour'",
         "unknown key 'titel'",
         "unknown key 'typo'",
+        "unknown key 'usrName'",
     ]
 
 
