@@ -481,3 +481,30 @@ def test_resume_or_retry_without_a_plan_file_is_refused_before_anything_runs(
         r = cli("apply", "--dir", str(SAMPLE), flag, "--auto-approve", cwd=tmp_path, env=env)
         assert r.returncode == 1 and r.stdout == "", r.stdout
         assert f"error: {flag} continues the apply of a saved plan" in r.stderr
+
+
+def test_show_markdown_of_a_big_plan_points_to_the_file_shown(tmp_path: Path) -> None:
+    from reconciler.plan.hashing import plan_hash
+    from reconciler.plan.model import Change, FieldChange, Plan
+
+    changes = tuple(
+        Change(
+            action="create",
+            resource_type="User",
+            key=f"user{i}@x.example",
+            reason="in desired-state, not in the tenant",
+            fields=(FieldChange(path="title", after="Engineer " * 5),),
+        )
+        for i in range(2000)
+    )
+    plan = Plan(
+        tenant_url="local:x",
+        plan_hash=plan_hash("local:x", changes),
+        changes=changes,
+        summary={"create": len(changes)},
+    )
+    (tmp_path / "big-plan.json").write_text(plan.model_dump_json())
+    r = cli("show", "big-plan.json", "--format", "markdown", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Summarised to fit a comment" in r.stdout
+    assert "The full plan is in the plan artifact (reconciler show big-plan.json)." in r.stdout

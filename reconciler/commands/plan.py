@@ -28,8 +28,9 @@ class Format(StrEnum):
     github = "github"
 
 
-def echo_plan(plan: Plan, fmt: Format) -> None:
-    """Print a plan in the chosen format (shared by plan and show)."""
+def echo_plan(plan: Plan, fmt: Format, saved: Path | None = None) -> None:
+    """Print a plan in the chosen format (shared by plan and show). ``saved``: the plan
+    file, which a summarised markdown rendering points to."""
     if fmt is Format.github:
         # Workflow commands first (annotations on the run), then the plan for the log.
         for line in render_annotations(plan):
@@ -38,7 +39,8 @@ def echo_plan(plan: Plan, fmt: Format) -> None:
     elif fmt is Format.json:
         typer.echo(render_json(plan))
     elif fmt is Format.markdown:
-        typer.echo(render_markdown(plan), nl=False)
+        artifact = f"the plan artifact (reconciler show {saved})" if saved else ""
+        typer.echo(render_markdown(plan, artifact=artifact), nl=False)
     else:
         typer.echo(render_text(plan, color=use_color(sys.stdout)))
 
@@ -92,7 +94,7 @@ def run(
     )
     if out is not None:
         write_out_file(out, render_json(plan) + "\n", "the plan", "--out")
-    echo_plan(plan, fmt)
+    echo_plan(plan, fmt, out)
     if plan.has_errors:
         raise typer.Exit(1)
     if detailed_exitcode and plan.changes:

@@ -57,4 +57,4 @@ def run(
     ),
 ) -> None:
     """Show a saved plan in text, markdown (a PR comment), JSON or GitHub annotations."""
-    echo_plan(read_plan(plan_file), fmt)
+    echo_plan(read_plan(plan_file), fmt, plan_file)

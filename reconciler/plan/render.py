@@ -8,7 +8,7 @@ import html
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -77,8 +77,11 @@ def fence(text: Any) -> str:
     return str(text).replace("```", "ˋˋˋ").replace("\n", " ").replace("\r", " ")
 
 
-def names(xs: Any, limit: int = NAMES_SHOWN) -> str:
+def names(xs: Any, limit: int | None = NAMES_SHOWN) -> str:
+    """``xs`` joined; past ``limit`` (None: no limit), the rest as a count."""
     xs = list(xs)
+    if limit is None:
+        return ", ".join(xs)
     shown = ", ".join(xs[:limit])
     if len(xs) > limit:
         shown += f" and {len(xs) - limit} more" if shown else f"{len(xs)} in all"
@@ -251,6 +254,7 @@ class _Budget:
     diagnostics: int | None = None
     access: int | None = None  # rows of the who-gains/who-loses table
     names: int = NAMES_SHOWN  # per table cell
+    members: int | None = None  # names per member list (one change may add thousands)
 
 
 # Tried in order until the comment fits: details go first, then long lists are cut to a
@@ -258,11 +262,12 @@ class _Budget:
 _BUDGETS = (
     _Budget(),
     _Budget(detail=False),
-    _Budget(detail=False, changes=200, diagnostics=200),
-    _Budget(detail=False, changes=50, diagnostics=50, access=200, names=10),
-    _Budget(detail=False, changes=10, diagnostics=20, access=50, names=5),
-    _Budget(detail=False, changes=0, diagnostics=10, access=20, names=3),
-    _Budget(detail=False, changes=0, diagnostics=0, access=0, names=0),
+    _Budget(detail=False, members=100),
+    _Budget(detail=False, changes=200, diagnostics=200, members=50),
+    _Budget(detail=False, changes=50, diagnostics=50, access=200, names=10, members=20),
+    _Budget(detail=False, changes=10, diagnostics=20, access=50, names=5, members=10),
+    _Budget(detail=False, changes=0, diagnostics=10, access=20, names=3, members=0),
+    _Budget(detail=False, changes=0, diagnostics=0, access=0, names=0, members=0),
 )
 
 
@@ -273,10 +278,25 @@ def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, artifact: str = "
     lists and code blocks are never cut in the middle."""
     pointer = artifact or "the plan artifact (reconciler show plan.json)"
     sensitive = set(plan.sensitive_paths)
-    for budget in _BUDGETS:
+    for step, budget in enumerate(_BUDGETS):
         text = _markdown(plan, sensitive, budget, pointer)
-        if len(text) <= limit:
+        if len(text) > limit:
+            continue
+        if budget.changes is None or step == 0:
             return text
+        # The steps are coarse: list as many changes per section as still fit (a binary
+        # search between this step's count, which fits, and the step before's).
+        before = _BUDGETS[step - 1].changes
+        lo = budget.changes
+        hi = before if before is not None else len(plan.changes)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            wider = _markdown(plan, sensitive, replace(budget, changes=mid), pointer)
+            if len(wider) <= limit:
+                lo, text = mid, wider
+            else:
+                hi = mid - 1
+        return text
     # Only a limit far below a comment's gets here: the hash, the verdict and the pointer.
     verdict = "blocked" if plan.blocked else summary_line(plan)
     return (
@@ -311,6 +331,8 @@ def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) ->
             )
     if not budget.detail and plan.changes:
         notes.append("field-level details are left out")
+    if budget.members is not None and any(len(c.members) > budget.members for c in plan.changes):
+        notes.append(f"member lists name at most {budget.members}")
     if omitted_changes:
         notes.append(f"{omitted_changes} of {len(plan.changes)} changes are not listed")
     # Errors before warnings, so a cut never hides what blocks the plan.
@@ -353,6 +375,7 @@ def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) ->
             no_changes=no_changes_line(plan),
             allowed=allowance_line(plan),
             targets=names(plan.targets, max(budget.names, 3)),
+            members=budget.members,
         )
     )
 

@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.live import LiveState
 from reconciler.plan.build import PlanContext, build_plan
+from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import (
     AccessChange,
     Allowance,
@@ -338,3 +339,35 @@ def test_even_a_tiny_limit_keeps_the_hash_and_the_pointer() -> None:
     md = render_markdown(_drifty_plan(50), limit=400, artifact="plan.json")
     assert len(md) <= 400 and md.startswith("<!-- reconciler:plan-hash=")
     assert "blocked" in md and "plan.json" in md
+
+
+def test_a_summarised_comment_lists_as_many_changes_as_fit() -> None:
+    """Thousands of creates and one group gaining them all: the comment uses its budget
+    (hundreds of changes listed, not a coarse ten or none), and the one huge member list is
+    cut to a count, said out loud."""
+    n = 3000
+    creates = tuple(
+        Change(action="create", resource_type="User", key=f"user{i}@x.example", reason="new")
+        for i in range(n)
+    )
+    everyone = Change(
+        action="add_member",
+        resource_type="Group",
+        key="Staff",
+        reason="member of Staff in desired-state",
+        members=tuple(c.key for c in creates),
+    )
+    changes = (*creates, everyone)
+    plan = Plan(
+        tenant_url="local:x",
+        plan_hash=plan_hash("local:x", changes),
+        changes=changes,
+        summary={"create": n, "add_member": 1},
+    )
+    md = render_markdown(plan)
+    assert len(md) <= COMMENT_LIMIT
+    listed = md.count("\n+ create user")
+    assert 500 < listed < n, listed
+    assert f"{n - listed} of {n + 1} changes are not listed" in md
+    assert "member lists name at most" in md and "more" in md.split("+   members:")[1]
+    assert "**Plan:** 3000 to create, 3000 membership additions in 1 group." in md
