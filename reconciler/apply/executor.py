@@ -40,7 +40,7 @@ BREAKER_THRESHOLD = 5
 REJECTED_THRESHOLD = 20
 MASK = "***"
 ADOPTED = "found in the tenant with our keys (an earlier attempt, or made since the plan): adopted"
-ALREADY = "already applied (by an earlier, interrupted attempt)"
+ALREADY = "already in the tenant (applied by an earlier attempt)"
 
 
 @dataclass

@@ -37,6 +37,19 @@ def check_integrity(plan: Plan) -> None:
         )
 
 
+def journal_of(plan: Plan) -> Path:
+    """Where this working copy journals the apply of ``plan``."""
+    return WORK / "journal" / f"{plan.plan_hash}.jsonl"
+
+
+def applied_already(plan: Plan, journal_path: Path | None = None) -> bool:
+    """Whether this working copy's journal shows every change of ``plan`` applied."""
+    done = Journal.read(journal_path or journal_of(plan))
+    return bool(plan.changes) and all(
+        done.get(i, {}).get("status") == "ok" for i in range(len(plan.changes))
+    )
+
+
 async def apply_plan(
     plan: Plan,
     tenant: Tenant,
@@ -57,7 +70,7 @@ async def apply_plan(
         for name in (tenant.auth.token_env, tenant.auth.client_secret_env)
         if name and env.get(name)
     ]
-    journal_path = journal_path or WORK / "journal" / f"{plan.plan_hash}.jsonl"
+    journal_path = journal_path or journal_of(plan)
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
         done = Journal.read(journal_path) if (resume or retry_failed) else {}

@@ -11,7 +11,7 @@ import typer
 from reconciler import aio
 from reconciler.apply import report
 from reconciler.apply.receipt import write_note
-from reconciler.apply.run import WORK, apply_plan
+from reconciler.apply.run import applied_already, apply_plan, journal_of
 from reconciler.commands.show import read_plan
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Tenant
@@ -110,7 +110,16 @@ def run(
             if not typer.confirm("Apply these changes?", default=False, err=True):
                 typer.echo("Nothing applied.", err=True)
                 raise typer.Exit(1)
-    journal = WORK / "journal" / f"{plan.plan_hash}.jsonl"
+    journal = journal_of(plan)
+    if plan_file is not None and not (resume or retry_failed) and applied_already(plan):
+        # A re-run of the same job (CI retries, a second click): nothing to do, and no
+        # second receipt claiming a fresh success.
+        typer.echo(
+            f"Plan {plan.plan_hash[:12]} was already applied completely from this working copy "
+            f"(journal {journal}): nothing was sent. `reconciler plan` shows whether the tenant "
+            "still matches."
+        )
+        raise typer.Exit(0)
     if (resume or retry_failed) and not journal.is_file():
         typer.echo(
             f"note: no journal of an earlier apply of plan {plan.plan_hash[:12]} here "

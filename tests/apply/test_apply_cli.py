@@ -81,6 +81,23 @@ def test_a_second_apply_in_the_same_working_copy_refuses(repo: tuple[Path, str])
     assert run(root, "apply", "plan.json").returncode == 0
 
 
+def test_applying_a_plan_again_sends_nothing_and_says_so(repo: tuple[Path, str]) -> None:
+    """A re-run of the same apply (a CI retry, a second click) is not a fresh success with a
+    second receipt: the journal shows it done, and nothing is sent."""
+    root, url = repo
+    head = git(root, "rev-parse", "HEAD").strip()
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    first = run(root, "apply", "plan.json")
+    assert first.returncode == 0 and "every change succeeded" in first.stdout
+    note = git(root, "notes", "--ref", "reconciler", "show", head)
+    again = run(root, "apply", "plan.json")
+    assert again.returncode == 0, again.stderr
+    assert "was already applied completely from this working copy" in again.stdout
+    assert "nothing was sent" in again.stdout and "Receipt attached" not in again.stdout
+    assert git(root, "notes", "--ref", "reconciler", "show", head) == note
+    assert len(users(url)) == 6
+
+
 def test_a_plan_is_applied_only_to_the_tenant_it_was_made_for(repo: tuple[Path, str]) -> None:
     root, url = repo
     assert run(root, "plan", "--out", "plan.json").returncode == 0
