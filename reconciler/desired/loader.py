@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import errno
 import hashlib
+import re
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,6 +271,16 @@ def report_validation_error(
             )
         elif kind == "string_too_short":
             col.add(f, full, f"{name} cannot be empty", "write a value, or remove the key")
+        elif kind in ("enum", "literal_error"):
+            expected = str((err.get("ctx") or {}).get("expected", ""))
+            options = re.findall(r"'([^']*)'", expected)
+            close = [] if secret else difflib.get_close_matches(str(value), options, n=1)
+            col.add(
+                f,
+                full,
+                f"{name} must be one of {expected}" + ("" if secret else f", not {value!r}"),
+                (f"did you mean '{close[0]}'? " if close else "") + "use one of these values",
+            )
         elif kind.startswith("string_pattern") and loc[-1:] == ("name",):
             col.add(
                 f,
@@ -416,11 +427,27 @@ def _load_tenant(
         return _TENANT.validate_python(raw), f
     except ValidationError as exc:
         report_validation_error(col, f, exc, Tenant, ())
-        return None, f
+        # The settings that did validate (verified domains, say) still check the other files.
+        salvaged = _salvage(_TENANT, {"url": "local:unset", **raw}, exc)
+        return salvaged, f
 
 
 # What other entries refer to an entry of each section by.
 _NAME_KEY = {"users": "userName", "groups": "displayName", "rules": "name", "attributes": "name"}
+
+
+def _salvage(adapter: TypeAdapter[Any], raw: Any, exc: ValidationError) -> Any:
+    """``raw`` validated without the top-level keys its errors are about (each one already
+    reported), or None when that fails too (e.g. a required key was the one that failed).
+    Only for the cross-checks of a state that is invalid anyway: never planned or applied."""
+    errors = exc.errors()
+    if not isinstance(raw, dict) or any(not e["loc"] for e in errors):
+        return None  # an error about the entry as a whole: nothing to leave out
+    failing = {e["loc"][0] for e in errors}
+    try:
+        return adapter.validate_python({k: v for k, v in raw.items() if k not in failing})
+    except ValidationError:
+        return None
 
 
 def _declared_name(item: Any, key: str) -> str:
@@ -491,7 +518,9 @@ def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
                 good.append(_ITEM[section].validate_python(item))
             except ValidationError as exc:
                 report_validation_error(col, f, exc, _SECTION_MODEL[section], (section, i))
-                good.append(None)
+                # Without the keys that failed (reported above), the entry may still take
+                # part in the cross-checks: one typo does not hide the errors elsewhere.
+                good.append(_salvage(_ITEM[section], item, exc))
                 name = _declared_name(item, _NAME_KEY[section])
                 if name:
                     col.invalid_names.add(name.casefold())

@@ -255,7 +255,14 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "disallowed enum value",
         {"tenant.yaml": "url: local:tenant.db\nprofile: okta\n"},
-        [("tenant.yaml", 2, 10, "profile: Input should be 'generic', 'goto' or 'genesys'")],
+        [
+            (
+                "tenant.yaml",
+                2,
+                10,
+                "profile must be one of 'generic', 'goto' or 'genesys', not 'okta'",
+            )
+        ],
     ),
     (
         "not a whole list of values",
@@ -677,3 +684,22 @@ def test_every_error_has_a_hint_and_no_pydantic_jargon(tmp_path: Path) -> None:
     assert "unknown schema 'foo'" in messages
     hint = next(d.hint for d in errors if d.message == "unknown key 'employmentType'")
     assert hint.startswith("custom attributes go under 'attributes:'")
+
+
+def test_a_typo_in_a_declaration_does_not_hide_the_errors_it_would_find(tmp_path: Path) -> None:
+    """All errors at once: a bad tenant.yaml setting still leaves its verified domains to
+    check emails, and a misspelt key on an attribute still leaves its type to check values."""
+    files: dict[str, str | bytes | None] = {
+        "tenant.yaml": "url: local:tenant.db\nprofile: gotoo\nverified_domains: [acme.example]\n",
+        "attributes.yaml": "attributes:\n  - name: level\n    type: integer\n    typo_key: 1\n",
+        U: "users:\n  - userName: a@acme.example\n    emails: [a@evil.example]\n"
+        "    attributes: {level: high}\n",
+    }
+    result = load(write(tmp_path, files))
+    messages = sorted(d.message for d in result.diagnostics)
+    assert len(messages) == 4, messages
+    assert "unknown key 'typo_key'" in messages
+    assert "profile must be one of 'generic', 'goto' or 'genesys', not 'gotoo'" in messages
+    assert "email 'a@evil.example' is outside the verified domains" in messages
+    assert any("level" in m and "integer" in m for m in messages), messages
+    assert not result.ok

@@ -166,7 +166,8 @@ BROKEN = [
         "policies:\n  - name: p\n    subject: users\n    expression: 'true'\n",
         3,
         14,
-        "policies[0].subject: Input should be 'user', 'group', 'rule', 'change' or 'plan'",
+        "policies[0].subject must be one of 'user', 'group', 'rule', 'change' or 'plan', not "
+        "'users'",
     ),
     (
         "policies:\n  - name: p\n    subject: user\n    expression: 'true'\n"
@@ -292,7 +293,11 @@ def test_every_broken_policy_of_a_file_is_reported_at_once(tmp_path: Path) -> No
     assert got == [
         (4, "policy 'p1'"),
         (5, "policy name 'Bad Name' is not kebab-case"),
-        (6, "policies[1].subject"),
+        (
+            6,
+            "policies[1].subject must be one of 'user', 'group', 'rule', 'change' or 'plan', "
+            "not 'users'",
+        ),
         (10, "policy 'p3' uses unknown variable 'user'"),
     ]
     assert [p.policy.name for p in ps.policies] == ["p4"]
