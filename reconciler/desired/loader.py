@@ -428,24 +428,30 @@ def _load_tenant(
     except ValidationError as exc:
         report_validation_error(col, f, exc, Tenant, ())
         # The settings that did validate (verified domains, say) still check the other files.
-        salvaged = _salvage(_TENANT, {"url": "local:unset", **raw}, exc)
-        return salvaged, f
+        return _salvage(_TENANT, raw, exc, {"url": "local:unset"}), f
 
 
 # What other entries refer to an entry of each section by.
 _NAME_KEY = {"users": "userName", "groups": "displayName", "rules": "name", "attributes": "name"}
 
 
-def _salvage(adapter: TypeAdapter[Any], raw: Any, exc: ValidationError) -> Any:
+def _salvage(
+    adapter: TypeAdapter[Any],
+    raw: Any,
+    exc: ValidationError,
+    defaults: Mapping[str, Any] | None = None,
+) -> Any:
     """``raw`` validated without the top-level keys its errors are about (each one already
-    reported), or None when that fails too (e.g. a required key was the one that failed).
-    Only for the cross-checks of a state that is invalid anyway: never planned or applied."""
+    reported; ``defaults`` stand in for those), or None when that fails too (e.g. a required
+    key was the one that failed). Only for the cross-checks of a state that is invalid anyway:
+    never planned or applied."""
     errors = exc.errors()
     if not isinstance(raw, dict) or any(not e["loc"] for e in errors):
         return None  # an error about the entry as a whole: nothing to leave out
     failing = {e["loc"][0] for e in errors}
+    kept = {k: v for k, v in raw.items() if k not in failing}
     try:
-        return adapter.validate_python({k: v for k, v in raw.items() if k not in failing})
+        return adapter.validate_python({**(defaults or {}), **kept})
     except ValidationError:
         return None
 

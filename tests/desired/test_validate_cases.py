@@ -703,3 +703,7 @@ def test_a_typo_in_a_declaration_does_not_hide_the_errors_it_would_find(tmp_path
     assert "email 'a@evil.example' is outside the verified domains" in messages
     assert any("level" in m and "integer" in m for m in messages), messages
     assert not result.ok
+    # Even a bad url (required) leaves the other settings to check with.
+    files["tenant.yaml"] = "url: nope\nverified_domains: [acme.example]\n"
+    messages = [d.message for d in load(write(tmp_path, files)).diagnostics]
+    assert "email 'a@evil.example' is outside the verified domains" in messages, messages
