@@ -15,7 +15,7 @@ from reconciler.apply.lock import ApplyLock
 from reconciler.apply.receipt import Receipt, actor, from_results, run_url
 from reconciler.desired.models import Tenant
 from reconciler.errors import InputError
-from reconciler.plan.hashing import edited
+from reconciler.plan.hashing import ensure_unedited
 from reconciler.plan.model import Plan
 from reconciler.scim import open_client
 
@@ -23,13 +23,8 @@ WORK = Path(".reconciler")
 
 
 def check_integrity(plan: Plan) -> None:
-    """Refuse a plan whose changes do not hash to its recorded hash (edited after review)."""
-    problem = edited(plan)
-    if problem:
-        raise InputError(
-            f"{problem}: it was edited after it was made",
-            "make a new plan with `reconciler plan --out plan.json` and review it",
-        )
+    """Refuse a plan edited after it was made, or one with errors."""
+    ensure_unedited(plan)
     if plan.has_errors:
         raise InputError(
             "this plan is blocked by errors (see its diagnostics); it cannot be applied",

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from reconciler.commands.plan import Format, echo_plan
 from reconciler.errors import InputError
-from reconciler.plan.hashing import edited
+from reconciler.plan.hashing import ensure_unedited
 from reconciler.plan.model import FORMAT_VERSION, Plan
 
 _REQUIRED = ("format_version", "tenant_url", "summary", "changes", "plan_hash")
@@ -41,12 +41,7 @@ def read_plan(path: Path) -> Plan:
             f"{path} has plan format {plan.format_version}; this reconciler reads {FORMAT_VERSION}",
             "plan again with this version",
         )
-    problem = edited(plan)
-    if problem:
-        raise InputError(
-            f"{path}: {problem}: it was edited after it was made, and is not what was reviewed",
-            "make a new plan with `reconciler plan --out plan.json` and review it",
-        )
+    ensure_unedited(plan, str(path))
     return plan
 
 

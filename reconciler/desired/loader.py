@@ -78,7 +78,8 @@ class Collector:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.diags: list[Diagnostic] = []
-        # Casefolded names of entries declared but invalid (left out of the state).
+        # Casefolded names of entries declared but invalid, and left out of the state (not
+        # even salvaged without their bad keys).
         self.invalid_names: set[str] = set()
 
     def add(
@@ -526,8 +527,9 @@ def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
                 report_validation_error(col, f, exc, _SECTION_MODEL[section], (section, i))
                 # Without the keys that failed (reported above), the entry may still take
                 # part in the cross-checks: one typo does not hide the errors elsewhere.
-                good.append(_salvage(_ITEM[section], item, exc))
-                name = _declared_name(item, _NAME_KEY[section])
+                salvaged = _salvage(_ITEM[section], item, exc)
+                good.append(salvaged)
+                name = "" if salvaged is not None else _declared_name(item, _NAME_KEY[section])
                 if name:
                     col.invalid_names.add(name.casefold())
         parts[section] = good

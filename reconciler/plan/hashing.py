@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.errors import InputError
 from reconciler.plan.model import Change, Plan, count_actions
 
 _NOT_INTENT: Any = {"reason": True, "version": True, "fields": {"__all__": {"why"}}}
@@ -63,3 +64,15 @@ def edited(plan: Plan) -> str:
     if plan.blocked != any(d.severity == "error" for d in plan.diagnostics):
         return "the plan's blocked flag does not agree with its errors"
     return ""
+
+
+def ensure_unedited(plan: Plan, where: str = "") -> None:
+    """Refuse a plan that was edited after it was made (see :func:`edited`). ``where``: the
+    file it was read from, for the message."""
+    problem = edited(plan)
+    if problem:
+        raise InputError(
+            f"{where + ': ' if where else ''}{problem}: it was edited after it was made, and is "
+            "not what was reviewed",
+            "make a new plan with `reconciler plan --out plan.json` and review it",
+        )
