@@ -1,8 +1,10 @@
 """When was each user removed from desired-state? (For grace periods, measured from git.)
 
 Walks ``git log -p`` of the desired-state directory once, newest first, and records for each
-userName the newest commit whose diff removed a ``userName:`` line for it. Outside a git
-repository nothing is known, and removed users count as unmanaged.
+userName the newest commit whose diff removed a ``userName:`` line for it, and the externalId
+the entry had just before (read from the file as it was before that commit): a live account
+with that userName but another externalId is not the one desired-state described. Outside a
+git repository nothing is known, and removed users count as unmanaged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import re
 from pathlib import Path
 
 import git
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Rule
@@ -41,18 +45,47 @@ def removal_dates(
         pending = ""
     now = now or dt.datetime.now(dt.UTC)
     found: dict[str, Removal] = {}
-    sha, when = "", now
+    sha, when, file = "", now, ""
+    before: dict[tuple[str, str], dict[str, str]] = {}  # (revision, file) → userName → externalId
     for line in (pending + "\n" + out).splitlines():
         if line.startswith("\x00"):
             sha, _, ts = line[1:].partition(" ")
             when = dt.datetime.fromtimestamp(int(ts), dt.UTC)
             continue
+        if line.startswith("--- "):  # the file as it was before this diff
+            file = line[6:].rstrip("\t") if line.startswith("--- a/") else ""
+            continue
         m = _REMOVED.match(line)
         if m:
             name = m.group(1).casefold()
             if name not in present and name not in found:
-                found[name] = Removal(when=when, commit=sha)
+                # The entry as it was: in the parent commit, or for a removal not committed
+                # yet, in HEAD.
+                revision = f"{sha}^" if sha else "HEAD"
+                if (revision, file) not in before:
+                    before[revision, file] = _external_ids(repo, revision, file)
+                external_id = before[revision, file].get(name)
+                found[name] = Removal(when=when, commit=sha, external_id=external_id)
     return found
+
+
+def _external_ids(repo: git.Repo, revision: str, file: str) -> dict[str, str]:
+    """Casefolded userName → externalId of the users in ``file`` at ``revision`` (empty when
+    the file cannot be read or parsed: then nothing is known of them)."""
+    if not file.endswith((".yaml", ".yml")):
+        return {}
+    try:
+        data = YAML(typ="safe", pure=True).load(repo.git.show(f"{revision}:{file}"))
+    except (git.GitCommandError, YAMLError, ValueError):
+        return {}
+    entries = data.get("users", data) if isinstance(data, dict) else data
+    if isinstance(entries, dict):
+        entries = [entries]
+    out: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and entry.get("userName") and entry.get("externalId"):
+            out[str(entry["userName"]).casefold()] = str(entry["externalId"])
+    return out
 
 
 def head_commit(directory: Path) -> str | None:

@@ -42,10 +42,12 @@ GRANT_PATHS = {
 
 @dataclass(frozen=True)
 class Removal:
-    """When (and in which commit) a user was removed from desired-state."""
+    """When (and in which commit) a user was removed from desired-state, and the externalId
+    its entry had then (None: it had none, or it is not known)."""
 
     when: dt.datetime
     commit: str = ""
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -635,6 +637,18 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
     active = not (r.get("active") is False or str(r.get("active")).lower() == "false")
     tenant = b.state.tenant
     removal = b.ctx.removed.get(cf)
+    if removal is not None and _someone_else(removal, r):
+        b.warn(
+            f"user {name!r} was removed from desired-state, but the tenant's account with that "
+            f"userName has externalId {r.get('externalId')!r}, not {removal.external_id!r} as "
+            "the removed entry had: it is another account, left to ownership.users "
+            f"({tenant.ownership.users.value})",
+            "nothing to do if that account is not ours; to manage it, add it to desired-state "
+            "with its own externalId",
+            name,
+            "not-ours",
+        )
+        removal = None
     base = dict(
         id=str(r["id"]), version=(r.get("meta") or {}).get("version"), lookup={"userName": name}
     )
@@ -703,6 +717,15 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
                 )
             )
             _record_access(b, name, r, None)
+
+
+def _someone_else(removal: Removal, r: Mapping[str, Any]) -> bool:
+    """Whether live ``r``, found by the userName of a user removed from desired-state, holds
+    another externalId than the removed entry had: then it is not the account desired-state
+    described (say, a console account that took the name after ours failed to be created),
+    and removing the entry must not suspend or delete it."""
+    live = r.get("externalId")
+    return bool(removal.external_id) and live not in (None, "") and str(live) != removal.external_id
 
 
 def _suspend(name: str, reason: str, base: dict[str, Any]) -> Change:

@@ -288,6 +288,41 @@ def test_lifecycle_grace_period(
 
 
 @pytest.mark.parametrize(
+    ("live_external_id", "mode", "expected"),
+    [
+        ("7", "report", ["suspend"]),  # the account the removed entry described
+        (None, "report", ["suspend"]),  # no externalId to tell: by its userName, as before
+        ("99", "report", []),  # another account that holds the name: not ours to suspend
+        ("99", "suspend", ["suspend"]),  # …unless every unmanaged account is suspended
+    ],
+)
+def test_a_removed_user_is_not_confused_with_another_account_of_that_name(
+    live_external_id: str | None, mode: str, expected: list[str]
+) -> None:
+    s = state(ALICE, tenant=f"url: https://scim.example/v2\nownership: {{users: {mode}}}\n")
+    bob = live_user("bob@x.example")
+    if live_external_id is not None:
+        bob["externalId"] = live_external_id
+    removed = Removal(when=NOW - dt.timedelta(days=10), commit="abc1234def", external_id="7")
+    users = [live_user("alice@x.example", externalId="1", title="Engineer"), bob]
+    p = plan(s, users, removed={"bob@x.example": removed})
+    assert [c.action for c in p.changes] == expected
+    warned = [d.message for d in p.diagnostics if d.code == "not-ours"]
+    if live_external_id == "99":
+        assert warned == [
+            "user 'bob@x.example' was removed from desired-state, but the tenant's account with "
+            "that userName has externalId '99', not '7' as the removed entry had: it is another "
+            f"account, left to ownership.users ({mode})"
+        ]
+        assert [c.reason for c in p.changes] == (
+            ["not in desired-state (ownership: suspend)"] if mode == "suspend" else []
+        )
+    else:
+        assert warned == []
+        assert p.changes[0].reason.startswith("removed from desired-state in abc1234def")
+
+
+@pytest.mark.parametrize(
     ("mode", "expected", "warned"),
     [
         ("ignore", [], False),

@@ -77,6 +77,30 @@ def test_a_removal_not_committed_yet_counts_from_now(repo: Path) -> None:
     assert found["carol@x.example"].when == now and found["carol@x.example"].commit == ""
 
 
+def test_a_removal_knows_the_externalid_the_entry_had(repo: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob leaves", when=T0 + dt.timedelta(days=5))
+    # carol's file goes too, not committed yet: her entry is read from HEAD.
+    (ds / "users.yaml").write_text("users:\n" + USER.format(name="alice@x.example", n=0))
+    found = removal_dates(ds, {"alice@x.example"})
+    # write_state numbers externalIds by position: bob was '1' before he left, carol '1' after.
+    assert found["bob@x.example"].external_id == "1"
+    assert found["carol@x.example"].external_id == "1"
+    assert found["carol@x.example"].commit == ""
+    # A whole users file deleted, in a folder of its own.
+    (ds / "users.yaml").unlink()
+    sub = ds / "users"
+    sub.mkdir()
+    (sub / "team.yaml").write_text("users:\n  - userName: dan@x.example\n    externalId: E9\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dan joins, in users/", when=T0 + dt.timedelta(days=6))
+    (sub / "team.yaml").unlink()
+    git(repo, "commit", "-qam", "dan leaves", when=T0 + dt.timedelta(days=7))
+    found = removal_dates(ds, set())
+    assert found["dan@x.example"].external_id == "E9"
+    assert found["alice@x.example"].external_id == "0"
+
+
 def test_a_re_added_user_is_not_removed(repo: Path) -> None:
     ds = write_state(repo, ["alice@x.example", "carol@x.example"])
     git(repo, "commit", "-qam", "bob leaves", when=T0 + dt.timedelta(days=1))
