@@ -2,9 +2,9 @@
 
 Walks ``git log -p`` of the desired-state directory once, newest first, and records for each
 userName the newest commit whose diff removed a ``userName:`` line for it, and the externalId
-the entry had just before (read from the file as it was before that commit): a live account
-with that userName but another externalId is not the one desired-state described. Outside a
-git repository nothing is known, and removed users count as unmanaged.
+removed with it (the same entry, block or flow style): a live account with that userName but
+another externalId is not the one desired-state described. Outside a git repository nothing
+is known, and removed users count as unmanaged.
 """
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ import re
 from pathlib import Path
 
 import git
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Rule
 from reconciler.errors import UsageError
 from reconciler.plan.build import Removal
 
-_REMOVED = re.compile(r"^-\s*-?\s*userName:\s*['\"]?([^'\"\s#]+)")
+# In a removed line of a diff: the start of a list item, and the keys of a user entry (block or
+# flow style; an externalId quoted either way, or plain).
+_ITEM = re.compile(r"^-(\s*)-\s")
+_NAME = re.compile(r"(?:^-|[\s{,])userName:\s*['\"]?([^'\",}\s#]+)")
+_EXTERNAL_ID = re.compile(r"(?:^-|[\s{,])externalId:\s*(?:'([^']*)'|\"([^\"]*)\"|([^,}\s#]+))")
 
 
 def removal_dates(
@@ -45,47 +47,46 @@ def removal_dates(
         pending = ""
     now = now or dt.datetime.now(dt.UTC)
     found: dict[str, Removal] = {}
-    sha, when, file = "", now, ""
-    before: dict[tuple[str, str], dict[str, str]] = {}  # (revision, file) → userName → externalId
+    sha, when = "", now
+    # The entry being read in a run of removed lines: its userName, its externalId, and the
+    # indentation of the list item that started it (a deeper item, say an email, is inside).
+    name: str | None = None
+    external_id: str | None = None
+    indent = -1
+
+    def close() -> None:
+        nonlocal name, external_id, indent
+        if name is not None:
+            cf = name.casefold()
+            if cf not in present and cf not in found:
+                found[cf] = Removal(when=when, commit=sha, external_id=external_id)
+        name = external_id = None
+        indent = -1
+
     for line in (pending + "\n" + out).splitlines():
         if line.startswith("\x00"):
+            close()
             sha, _, ts = line[1:].partition(" ")
             when = dt.datetime.fromtimestamp(int(ts), dt.UTC)
             continue
-        if line.startswith("--- "):  # the file as it was before this diff
-            file = line[6:].rstrip("\t") if line.startswith("--- a/") else ""
+        if not line.startswith("-") or line.startswith("---"):  # kept, added, or a header
+            close()
             continue
-        m = _REMOVED.match(line)
+        item = _ITEM.match(line)
+        if item and (indent < 0 or item.end(1) <= indent):
+            close()
+            indent = item.end(1)
+        line = line.split(" #", 1)[0]  # not a comment
+        m = _NAME.search(line)
         if m:
-            name = m.group(1).casefold()
-            if name not in present and name not in found:
-                # The entry as it was: in the parent commit, or for a removal not committed
-                # yet, in HEAD.
-                revision = f"{sha}^" if sha else "HEAD"
-                if (revision, file) not in before:
-                    before[revision, file] = _external_ids(repo, revision, file)
-                external_id = before[revision, file].get(name)
-                found[name] = Removal(when=when, commit=sha, external_id=external_id)
+            if name is not None:
+                close()
+            name = m.group(1)
+        m = _EXTERNAL_ID.search(line)
+        if m and external_id is None:
+            external_id = next(v for v in m.groups() if v is not None)
+    close()
     return found
-
-
-def _external_ids(repo: git.Repo, revision: str, file: str) -> dict[str, str]:
-    """Casefolded userName → externalId of the users in ``file`` at ``revision`` (empty when
-    the file cannot be read or parsed: then nothing is known of them)."""
-    if not file.endswith((".yaml", ".yml")):
-        return {}
-    try:
-        data = YAML(typ="safe", pure=True).load(repo.git.show(f"{revision}:{file}"))
-    except (git.GitCommandError, YAMLError, ValueError):
-        return {}
-    entries = data.get("users", data) if isinstance(data, dict) else data
-    if isinstance(entries, dict):
-        entries = [entries]
-    out: dict[str, str] = {}
-    for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, dict) and entry.get("userName") and entry.get("externalId"):
-            out[str(entry["userName"]).casefold()] = str(entry["externalId"])
-    return out
 
 
 def head_commit(directory: Path) -> str | None:

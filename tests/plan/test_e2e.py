@@ -72,17 +72,21 @@ def test_plan_against_the_reference_server(tmp_path: Path) -> None:
         root.mkdir()
         (root / "tenant.yaml").write_text(f"url: {url}\n")
         (root / "users.yaml").write_text("users:\n  - userName: a@x.example\n    title: Boss\n")
-        httpx.post(
+        made = httpx.post(
             f"{url}/Users",
             json={
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": "A@x.example",
                 "title": "Intern",
             },
+            timeout=30,
         )
+        assert made.status_code == 201, made.text
         plan = run("plan", "s", "--format", "json", cwd=tmp_path)
         assert plan.returncode == 0, plan.stderr
-        [change] = json.loads(plan.stdout)["changes"]
+        changes = json.loads(plan.stdout)["changes"]
+        assert len(changes) == 1, (changes, plan.stderr)
+        [change] = changes
         assert (change["action"], change["key"]) == ("update", "a@x.example")
         assert change["fields"] == [
             {

@@ -96,9 +96,22 @@ def test_a_removal_knows_the_externalid_the_entry_had(repo: Path) -> None:
     git(repo, "commit", "-qm", "dan joins, in users/", when=T0 + dt.timedelta(days=6))
     (sub / "team.yaml").unlink()
     git(repo, "commit", "-qam", "dan leaves", when=T0 + dt.timedelta(days=7))
+    # Flow style, and an externalId after a nested list.
+    (sub / "team.yaml").write_text(
+        'users:\n  - {userName: erin@x.example, externalId: "E 10"}  # erin\n'
+        "  - userName: finn@x.example\n    emails:\n      - finn@x.example\n"
+        "    externalId: E11\n"
+        "  - userName: gus@x.example\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "erin, finn and gus join", when=T0 + dt.timedelta(days=8))
+    (sub / "team.yaml").write_text("users: []\n")
     found = removal_dates(ds, set())
     assert found["dan@x.example"].external_id == "E9"
     assert found["alice@x.example"].external_id == "0"
+    assert found["erin@x.example"].external_id == "E 10"
+    assert found["finn@x.example"].external_id == "E11"
+    assert found["gus@x.example"].external_id is None
 
 
 def test_a_re_added_user_is_not_removed(repo: Path) -> None:
