@@ -20,11 +20,13 @@ from reconciler.desired.models import Rule
 from reconciler.errors import UsageError
 from reconciler.plan.build import Removal
 
-# In a removed line of a diff: the start of a list item, and the keys of a user entry (block or
-# flow style; an externalId quoted either way, or plain).
+# In a line of a diff: the start of a removed list item, and the keys of a user entry (block or
+# flow style, the key quoted or not; an externalId quoted either way, or plain).
 _ITEM = re.compile(r"^-(\s*)-\s")
-_NAME = re.compile(r"(?:^-|[\s{,])userName:\s*['\"]?([^'\",}\s#]+)")
-_EXTERNAL_ID = re.compile(r"(?:^-|[\s{,])externalId:\s*(?:'([^']*)'|\"([^\"]*)\"|([^,}\s#]+))")
+_NAME = re.compile(r"(?:^[-+]|[\s{,])[\"']?userName[\"']?:\s*['\"]?([^'\",}\s#]+)")
+_EXTERNAL_ID = re.compile(
+    r"(?:^-|[\s{,])[\"']?externalId[\"']?:\s*(?:'([^']*)'|\"([^\"]*)\"|([^,}\s#]+))"
+)
 
 
 def removal_dates(
@@ -32,13 +34,26 @@ def removal_dates(
 ) -> dict[str, Removal]:
     """Casefolded userName → its removal, for names not in ``present`` (casefolded).
 
-    A removal not committed yet (the working tree or the index against HEAD) counts as made
-    ``now`` with no commit, so a plan looks the same before and after the commit."""
+    The history read is the first-parent one, as on the main branch: a removal merged from a
+    pull request counts from its merge, when it reached the branch, not from when it was
+    written on the pull request's branch. A commit that removes a user and adds it back (moved
+    to another file, rewritten in another style) removes nobody. A removal not committed yet
+    (the working tree or the index against HEAD) counts as made ``now`` with no commit, so a
+    plan looks the same before and after the commit."""
     try:
         repo = git.Repo(directory, search_parent_directories=True)
         rel = directory.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve())
         path = str(rel) or "."
-        out = repo.git.log("--format=%x00%H %ct", "-p", "--unified=0", "--no-color", "--", path)
+        out = repo.git.log(
+            "--first-parent",
+            "-m",
+            "--format=%x00%H %ct",
+            "-p",
+            "--unified=0",
+            "--no-color",
+            "--",
+            path,
+        )
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return {}
     try:
@@ -48,6 +63,10 @@ def removal_dates(
     now = now or dt.datetime.now(dt.UTC)
     found: dict[str, Removal] = {}
     sha, when = "", now
+    # In the commit being read: the users it removes (with the externalId removed with each)
+    # and the ones it adds.
+    removed: dict[str, str | None] = {}
+    added: set[str] = set()
     # The entry being read in a run of removed lines: its userName, its externalId, and the
     # indentation of the list item that started it (a deeper item, say an email, is inside).
     name: str | None = None
@@ -57,20 +76,30 @@ def removal_dates(
     def close() -> None:
         nonlocal name, external_id, indent
         if name is not None:
-            cf = name.casefold()
-            if cf not in present and cf not in found:
-                found[cf] = Removal(when=when, commit=sha, external_id=external_id)
+            removed.setdefault(name.casefold(), external_id)
         name = external_id = None
         indent = -1
 
+    def commit_read() -> None:
+        close()
+        for cf, ext in removed.items():
+            if cf not in present and cf not in found and cf not in added:
+                found[cf] = Removal(when=when, commit=sha, external_id=ext)
+        removed.clear()
+        added.clear()
+
     for line in (pending + "\n" + out).splitlines():
         if line.startswith("\x00"):
-            close()
+            commit_read()
             sha, _, ts = line[1:].partition(" ")
             when = dt.datetime.fromtimestamp(int(ts), dt.UTC)
             continue
         if not line.startswith("-") or line.startswith("---"):  # kept, added, or a header
             close()
+            if line.startswith("+") and not line.startswith("+++"):
+                m = _NAME.search(line.split(" #", 1)[0])
+                if m:
+                    added.add(m.group(1).casefold())
             continue
         item = _ITEM.match(line)
         if item and (indent < 0 or item.end(1) <= indent):
@@ -85,8 +114,18 @@ def removal_dates(
         m = _EXTERNAL_ID.search(line)
         if m and external_id is None:
             external_id = next(v for v in m.groups() if v is not None)
-    close()
+    commit_read()
     return found
+
+
+def shallow(directory: Path) -> bool:
+    """Whether ``directory`` is in a shallow clone: its history stops short, so removals made
+    before the first commit it holds cannot be found."""
+    try:
+        repo = git.Repo(directory, search_parent_directories=True)
+        return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
+        return False
 
 
 def head_commit(directory: Path) -> str | None:
@@ -102,8 +141,16 @@ def uncommitted(directory: Path) -> bool:
     try:
         repo = git.Repo(directory, search_parent_directories=True)
         rel = directory.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve())
+        # Not the reconciler's own working folder (journal, lock, a local tenant), should
+        # desired-state be the repository's top folder.
         return bool(
-            repo.git.status("--porcelain", "--untracked-files=normal", "--", str(rel) or ".")
+            repo.git.status(
+                "--porcelain",
+                "--untracked-files=normal",
+                "--",
+                str(rel) or ".",
+                ":(exclude,glob)**/.reconciler/**",
+            )
         )
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return False

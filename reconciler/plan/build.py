@@ -57,6 +57,9 @@ class PlanContext:
     # The desired-state directory holds changes that ``commit`` does not.
     uncommitted: bool = False
     removed: Mapping[str, Removal] = field(default_factory=dict)
+    # The git history ``removed`` was read from stops short (a shallow clone): a live user
+    # not in desired-state may have been removed before it, and cannot be told apart.
+    shallow: bool = False
     targets: tuple[str, ...] = ()
     # The tenant URL actually used (--tenant / RECONCILER_TENANT_URL), never credentials.
     url: str | None = None
@@ -205,11 +208,28 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         )
     b.diags += own
 
+    undated: list[str] = []
     for r in pairing.unmatched_live:
         # A partial plan handles a live user only when it is targeted (e.g. one just removed
         # from git, to suspend it now).
-        if not partial or _targeted(str(r.get("userName") or r.get("id")), b.targets):
-            _unmanaged_user(b, r, protected)
+        name = str(r.get("userName") or r.get("id"))
+        if partial and not _targeted(name, b.targets):
+            continue
+        if ctx.shallow and name.casefold() not in ctx.removed:
+            undated.append(name)
+            continue
+        _unmanaged_user(b, r, protected)
+    if undated:
+        listed = ", ".join(repr(n) for n in sorted(undated)[:5])
+        more = f" and {len(undated) - 5} more" if len(undated) > 5 else ""
+        b.error(
+            f"desired-state's git history is shallow, so whether {len(undated)} live "
+            f"user{'s' if len(undated) > 1 else ''} not in desired-state ({listed}{more}) "
+            f"{'were' if len(undated) > 1 else 'was'} removed from it, and when, cannot be "
+            "read: a removed user would be neither suspended nor given its grace period",
+            "plan from the whole history: git fetch --unshallow (actions/checkout: fetch-depth: 0)",
+            code="shallow-history",
+        )
 
     # ---- groups -----------------------------------------------------------------------
     groups = list(state.groups)

@@ -169,7 +169,13 @@ def _make_plan(
     g: Guardrails,
     changed_rules: tuple[str, ...] | None,
 ) -> Plan:
-    from reconciler.gitops.removals import head_commit, removal_dates, rule_changes, uncommitted
+    from reconciler.gitops.removals import (
+        head_commit,
+        removal_dates,
+        rule_changes,
+        shallow,
+        uncommitted,
+    )
     from reconciler.plan.guard import guard
     from reconciler.plan.rules import evaluate
     from reconciler.policy import load_policies
@@ -181,6 +187,7 @@ def _make_plan(
         commit=head_commit(state.root),
         uncommitted=uncommitted(state.root),
         removed=removal_dates(state.root, present, now),
+        shallow=shallow(state.root),
         targets=targets,
         url=url,
     )

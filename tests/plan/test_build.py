@@ -322,6 +322,30 @@ def test_a_removed_user_is_not_confused_with_another_account_of_that_name(
         assert p.changes[0].reason.startswith("removed from desired-state in abc1234def")
 
 
+def test_a_shallow_history_blocks_rather_than_miss_a_removal() -> None:
+    """In a shallow clone a removed user cannot be told from an account made outside git:
+    neither "unmanaged" nor a delete without its grace period, but an error."""
+    s = state(ALICE, tenant="url: https://scim.example/v2\nownership: {users: delete}\n")
+    users = [
+        live_user("alice@x.example", externalId="1", title="Engineer"),
+        live_user("bob@x.example"),  # its removal is in the history that was fetched
+        live_user("mei@x.example"),
+        live_user("zoe@x.example"),
+    ]
+    p = plan(s, users, removed=REMOVED, shallow=True)
+    assert actions(p) == [("suspend", "User", "bob@x.example")] and p.blocked
+    [d] = [d for d in p.diagnostics if d.code == "shallow-history"]
+    assert d.severity == "error"
+    assert d.message == (
+        "desired-state's git history is shallow, so whether 2 live users not in desired-state "
+        "('mei@x.example', 'zoe@x.example') were removed from it, and when, cannot be read: a "
+        "removed user would be neither suspended nor given its grace period"
+    )
+    assert "fetch-depth: 0" in d.hint
+    # Nothing to tell apart: no error.
+    assert not plan(s, users[:2], removed=REMOVED, shallow=True).blocked
+
+
 @pytest.mark.parametrize(
     ("mode", "expected", "warned"),
     [

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.desired.loader import load
 from reconciler.errors import UsageError
-from reconciler.gitops.removals import removal_dates, rule_changes
+from reconciler.gitops.removals import removal_dates, rule_changes, shallow, uncommitted
 from reconciler.plan.run import tenant_url
 
 USER = "  - userName: {name}\n    externalId: '{n}'\n"
@@ -112,6 +112,68 @@ def test_a_removal_knows_the_externalid_the_entry_had(repo: Path) -> None:
     assert found["erin@x.example"].external_id == "E 10"
     assert found["finn@x.example"].external_id == "E11"
     assert found["gus@x.example"].external_id is None
+
+
+def test_a_user_moved_or_rewritten_in_one_commit_is_not_removed(repo: Path) -> None:
+    ds = repo / "desired-state"
+    # carol moves to a file of her own, in flow style, with a quoted key.
+    write_state(repo, ["alice@x.example", "bob@x.example"])
+    (ds / "carol.yaml").write_text('users:\n  - {"userName": carol@x.example}\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "carol moves", when=T0 + dt.timedelta(days=1))
+    present = {"alice@x.example", "bob@x.example", "carol@x.example"}
+    assert removal_dates(ds, present) == {}
+    # …and leaves later: dated by that commit, not by the move.
+    (ds / "carol.yaml").unlink()
+    git(repo, "commit", "-qam", "carol leaves", when=T0 + dt.timedelta(days=3))
+    found = removal_dates(ds, present - {"carol@x.example"})
+    assert found["carol@x.example"].when == T0 + dt.timedelta(days=3)
+
+
+def test_a_removal_merged_from_a_branch_counts_from_the_merge(repo: Path) -> None:
+    git(repo, "checkout", "-qb", "offboard-bob")
+    ds = write_state(repo, ["alice@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob leaves", when=T0 + dt.timedelta(days=1))
+    git(repo, "checkout", "-q", "main")
+    git(
+        repo,
+        "merge",
+        "-q",
+        "--no-ff",
+        "offboard-bob",
+        "-m",
+        "Merge #7",
+        when=T0 + dt.timedelta(days=30),
+    )
+    merge = git(repo, "rev-parse", "HEAD")
+    found = removal_dates(ds, {"alice@x.example", "carol@x.example"})
+    assert found["bob@x.example"].commit == merge
+    assert found["bob@x.example"].when == T0 + dt.timedelta(days=30)
+
+
+def test_a_shallow_clone_is_told(repo: Path, tmp_path: Path) -> None:
+    ds = write_state(repo, ["alice@x.example", "carol@x.example"])
+    git(repo, "commit", "-qam", "bob leaves")
+    assert not shallow(ds)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    assert shallow(clone / "desired-state")
+    assert not shallow(tmp_path / "nowhere")
+
+
+def test_the_reconcilers_own_folder_is_not_an_uncommitted_change(tmp_path: Path) -> None:
+    """desired-state at the top of its repository: .reconciler/ (journal, lock, a local
+    tenant) lives inside it."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "tenant.yaml").write_text("url: local:.reconciler/tenant.db\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "one")
+    (tmp_path / ".reconciler" / "journal").mkdir(parents=True)
+    (tmp_path / ".reconciler" / "journal" / "x.jsonl").write_text("{}\n")
+    (tmp_path / ".reconciler" / "tenant.db").write_text("")
+    assert not uncommitted(tmp_path)
+    (tmp_path / "users.yaml").write_text("users: []\n")
+    assert uncommitted(tmp_path)
 
 
 def test_a_re_added_user_is_not_removed(repo: Path) -> None:
