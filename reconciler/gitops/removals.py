@@ -123,7 +123,7 @@ def shallow(directory: Path) -> bool:
     before the first commit it holds cannot be found."""
     try:
         repo = git.Repo(directory, search_parent_directories=True)
-        return repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+        return str(repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return False
 
