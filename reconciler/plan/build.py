@@ -6,7 +6,7 @@ No I/O, no clock, no git: the time and the removal dates come in ``PlanContext``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -497,7 +497,13 @@ def _compare_user(
                     before, m.value, case_insensitive=scimmap.case_insensitive(m.norm)
                 )
             )
-            why = _grant_why(m.path, _grant_values(before), _grant_values(m.value), acc)
+            why = _grant_why(
+                m.path,
+                _grant_values(before),
+                _grant_values(m.value),
+                acc,
+                lambda kinds, v: _not_granted(b.state, user, kinds, v),
+            )
             fields.append(
                 FieldChange(
                     path=m.path,
@@ -535,7 +541,7 @@ def _compare_user(
             f"matched by {how}: an existing account the reconciler did not create",
         )
     else:
-        action, reason = "update", _update_reason(changed, acc, r)
+        action, reason = "update", _update_reason(changed, acc, r, fields)
     if (renamed or _strips(changed, r)) and protected(user.userName, r):
         b.error(
             f"protected account {user.userName!r} would be "
@@ -584,10 +590,15 @@ _GRANT_SOURCES = {
 
 
 def _grant_why(
-    path: str, before: set[str], after: set[str], acc: EffectiveAccess | None
+    path: str,
+    before: set[str],
+    after: set[str],
+    acc: EffectiveAccess | None,
+    not_granted: Callable[[tuple[str, ...], str], str] = lambda kinds, v: "no rule grants it",
 ) -> tuple[str, ...]:
     """For a grant attribute, why each value is gained (the rule and group that give it) or
-    lost (a higher-priority rule wins, or no rule gives it any more); ``()`` for others."""
+    lost (a higher-priority rule wins, the rule that grants it does not apply to the user, or
+    no rule grants it); ``()`` for others."""
     if path not in GRANT_PATHS or acc is None:
         return ()
     sources = _GRANT_SOURCES[path]
@@ -597,16 +608,47 @@ def _grant_why(
         out.append(f"+ {v}: {why}")
     for v in sorted(before - after):
         why = next((w for g in sources if (w := acc.explain_loss(g, v))), "")
-        out.append(f"- {v}: {why or 'no rule grants it any more'}")
+        out.append(f"- {v}: {why or not_granted(sources, v)}")
     return tuple(out)
 
 
+def _not_granted(state: DesiredState, user: User, kinds: tuple[str, ...], value: str) -> str:
+    """Why ``user`` does not get ``value`` (of one of the grant ``kinds``): the
+    highest-priority rule that grants it, and what the user lacks for it; or that no rule
+    grants it (a value set outside git, or a rule gone)."""
+    groups = state.groups_of.get(user.userName.casefold(), frozenset())
+    for rule in sorted(state.rules, key=lambda r: r.priority):
+        grants = rule.grants
+        if not any(
+            value == got if isinstance(got := getattr(grants, k), str) else value in (got or ())
+            for k in kinds
+        ):
+            continue
+        match = rule.match
+        missing = [g for g in match.groups_all if g.casefold() not in groups]
+        if match.groups_any and not any(g.casefold() in groups for g in match.groups_any):
+            lacks = (
+                f"not in group {match.groups_any[0]}"
+                if len(match.groups_any) == 1
+                else "in none of the groups " + ", ".join(match.groups_any)
+            )
+        elif missing:
+            lacks = "not in group " + ", ".join(missing)
+        else:
+            lacks = "its conditions do not hold"
+        return f"rule '{rule.name}' (priority {rule.priority}) grants it, but {lacks}"
+    return "no rule grants it"
+
+
 def _update_reason(
-    changed: list[scimmap.Managed], acc: EffectiveAccess | None, r: Mapping[str, Any]
+    changed: list[scimmap.Managed],
+    acc: EffectiveAccess | None,
+    r: Mapping[str, Any],
+    fields: list[FieldChange],
 ) -> str:
-    """The first gained grant and the rule that gives it; else the first lost grant; else the
-    attributes that differ."""
-    lost: list[tuple[str, str]] = []
+    """The first gained grant and the rule that gives it; else the first lost grant and why
+    (from its field's explanations); else the attributes that differ."""
+    lost: list[tuple[str, str, str]] = []
     for m in changed:
         if m.path not in GRANT_PATHS or acc is None:
             continue
@@ -616,10 +658,12 @@ def _update_reason(
                 why = acc.explain(grant, v)
                 if why:
                     return f"{why} grants {grant}: {v}"
-        lost += [(GRANT_PATHS[m.path], v) for v in sorted(live - _grant_values(m.value))]
+        lost += [(m.path, GRANT_PATHS[m.path], v) for v in sorted(live - _grant_values(m.value))]
     if lost:
-        grant, value = lost[0]
-        return f"no rule grants {grant}: {value} any more"
+        path, grant, value = lost[0]
+        whys = next((f.why for f in fields if f.path == path), ())
+        why = next((w[len(value) + 4 :] for w in whys if w.startswith(f"- {value}: ")), "")
+        return f"loses {grant}: {value}" + (f" ({why})" if why else "")
     if any(m.path in GRANT_PATHS for m in changed):
         return "access changed by rules"
     names = ", ".join(m.path.rsplit(":", 1)[-1] for m in changed[:4])

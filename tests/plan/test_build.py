@@ -211,6 +211,44 @@ def test_grant_change_reason_names_the_rule() -> None:
     assert c.reason == "rule 'Admins' (priority 10) via group Admins grants products: Resolve"
 
 
+@pytest.mark.parametrize(
+    ("rules", "lacks"),
+    [
+        (RULES, "rule 'Admins' (priority 10) grants it, but not in group Admins"),
+        (
+            RULES.replace("groups_any: [Admins]", "groups_any: [Admins, Ops]"),
+            "rule 'Admins' (priority 10) grants it, but in none of the groups Admins, Ops",
+        ),
+        (
+            RULES.replace(
+                "groups_any: [Admins]",
+                "groups_all: [Staff], conditions: [{attribute: title, op: eq, value: Boss}]",
+            ),
+            "rule 'Admins' (priority 10) grants it, but its conditions do not hold",
+        ),
+        (RULES.replace("products: [Resolve]", "products: [Other]"), "no rule grants it"),
+    ],
+)
+def test_a_lost_grant_says_which_rule_gave_it_and_what_the_user_lacks(
+    rules: str, lacks: str
+) -> None:
+    """A user who left a group: not "no rule grants it", as if the rule had gone."""
+    groups = GROUPS + "  - displayName: Ops\n"
+    s = state(ALICE + "    groups: [Staff]\n", groups, rules)
+    u = live_user(
+        "alice@x.example",
+        externalId="1",
+        title="Engineer",
+        roles=[{"value": "member", "primary": True}],
+        entitlements=[{"value": "Meeting"}, {"value": "Resolve"}],
+        **{ACCESS: {"userGroup": "Staff"}},
+    )
+    live = [live_group("Admins", "g1"), live_group("Staff", "g2", ("alice@x.example",))]
+    [c] = [c for c in plan(s, [u], [*live, live_group("Ops", "g3")]).changes]
+    assert c.reason == f"loses products: Resolve ({lacks})"
+    assert {f.path: f.why for f in c.fields}["entitlements"] == (f"- Resolve: {lacks}",)
+
+
 def test_every_grant_value_gained_or_lost_is_explained() -> None:
     """Not only the first: each value of each grant attribute says which rule (and group)
     gives it, or why it goes, including a role outranked by a higher-priority rule."""
@@ -228,7 +266,7 @@ def test_every_grant_value_gained_or_lost_is_explained() -> None:
     why = {f.path: f.why for f in c.fields}
     assert why["entitlements"] == (
         "+ Resolve: rule 'Admins' (priority 10) via group Admins",
-        "- Legacy: no rule grants it any more",
+        "- Legacy: no rule grants it",
     )
     assert why["roles"] == (
         "+ admin: rule 'Admins' (priority 10) via group Admins",
