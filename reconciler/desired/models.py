@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -281,6 +282,16 @@ class Tenant(Model):
             return v
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("not a tenant URL | write an http(s):// SCIM base URL or local:<path>")
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 (read for its check: a port that is not a number)
+        except ValueError:
+            raise ValueError(
+                "not a tenant URL: its host or port cannot be read | write "
+                "https://host[:port]/path, an IPv6 host in brackets: https://[::1]:8443/scim/v2"
+            ) from None
+        if not parts.hostname:
+            raise ValueError("not a tenant URL: it names no host | write https://host/path")
         return v
 
     @field_validator("verified_domains")

@@ -45,6 +45,14 @@ async def open_client(
             "write the SCIM base URL alone (e.g. https://host/scim/v2); a token goes in auth: "
             "with token_env",
         )
+    if not url.startswith("local:"):
+        try:
+            httpx.URL(url)
+        except httpx.InvalidURL:
+            raise TenantError(
+                "the tenant URL cannot be read (its host or port); it is not shown here",
+                "write https://host[:port]/path, an IPv6 host in brackets: https://[::1]:8443/v2",
+            ) from None
     auth = auth or Auth()
     f = facts(profile)
     base = url.rstrip("/") + "/"

@@ -230,3 +230,23 @@ def test_a_tenant_url_with_credentials_is_refused_without_echoing_it(tmp_path: P
         assert "hunter2" not in str(err.value) and "hunter2" not in err.value.hint
         assert "has a query string, fragment or ;parameters" in str(err.value)
     assert tenant_url(state, "https://other.example/v2") == "https://other.example/v2"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1", "http://127.0.0.1:18600:x/v2", "https://h.example:99999/v2", "http://:80/v2"],
+)
+def test_a_tenant_url_whose_host_or_port_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, url: str
+) -> None:
+    """Not a traceback from the HTTP client; and validate says so of tenant.yaml too."""
+    ds = write_state(tmp_path, ["alice@x.example"])
+    state = load(ds).state
+    assert state is not None
+    with pytest.raises(UsageError, match="not a tenant URL"):
+        tenant_url(state, url)
+    (ds / "tenant.yaml").write_text(f"url: '{url}'\n")
+    result = load(ds)
+    assert not result.ok
+    [d] = result.diagnostics
+    assert d.message.startswith("not a tenant URL") and d.line == 1

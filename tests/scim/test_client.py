@@ -556,6 +556,13 @@ def test_credentials_in_urls_are_refused_before_any_request_and_never_shown() ->
         asyncio.run(query())
     assert "pa55word" not in str(err.value) + err.value.hint
     assert "query string" in str(err.value)
+
+    async def unreadable() -> None:  # from a plan file, say: never an httpx traceback
+        async with open_client("http://[::1"):
+            pass
+
+    with pytest.raises(TenantError, match="the tenant URL cannot be read"):
+        asyncio.run(unreadable())
     auth = Auth(
         type="oauth2_client_credentials",
         token_url="https://id:pa55word@login.test/oauth/token",
