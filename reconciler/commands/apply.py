@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -19,14 +20,29 @@ from reconciler.errors import UsageError
 from reconciler.outfile import check_out_file, write_out_file
 from reconciler.plan.render import render_text as render_plan
 from reconciler.plan.render import use_color
-from reconciler.plan.run import Guardrails, InvalidState, load_state, plan_directory, tenant_url
+from reconciler.plan.run import (
+    ENV_URL,
+    Guardrails,
+    InvalidState,
+    load_state,
+    plan_directory,
+    tenant_url,
+)
 from reconciler.progress import progress_bar
+from reconciler.urls import has_credentials, has_query
 
 
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+
+
+def _shown(url: str) -> str:
+    """A URL for a message: not one that carries a secret."""
+    if has_credentials(url) or has_query(url):
+        return "(a URL carrying credentials or a query string, not shown)"
+    return url
 
 
 def run(
@@ -81,10 +97,22 @@ def run(
         plan = read_plan(plan_file)
         if tenant is not None and tenant.rstrip("/") != plan.tenant_url.rstrip("/"):
             raise UsageError(
-                f"this plan was made against {plan.tenant_url}, not {tenant}",
+                f"this plan was made against {_shown(plan.tenant_url)}, not {_shown(tenant)}",
                 "a plan applies only to the tenant it was made against: drop --tenant, or "
-                f"make a plan for that tenant (reconciler plan --tenant {tenant} --out …)",
+                f"make a plan for that tenant (reconciler plan --tenant {_shown(tenant)} --out …)",
             )
+        # The credentials come from tenant.yaml: never send them to another tenant than the
+        # one it (or --tenant, or the env var, as for the plan) names, whatever the file says.
+        if tenant is None:
+            expected = os.environ.get(ENV_URL) or settings.url
+            source = ENV_URL if os.environ.get(ENV_URL) else f"{directory}/tenant.yaml"
+            if expected.rstrip("/") != plan.tenant_url.rstrip("/"):
+                raise UsageError(
+                    f"this plan was made against {_shown(plan.tenant_url)}, but {source} names "
+                    f"{_shown(expected)}: its credentials are not sent to another tenant",
+                    "apply the plan with the desired-state it was made from (--dir), or name "
+                    "its tenant deliberately with --tenant",
+                )
         url = None
     else:
         plan, state = plan_directory(

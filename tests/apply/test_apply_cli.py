@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 from reconciler.apply.lock import ApplyLock
+from reconciler.plan.hashing import plan_hash
+from reconciler.plan.model import Plan
 from tests.apply.conftest import write_state
 from tests.servers import free_port, serve_embedded
 
@@ -104,6 +107,33 @@ def test_a_plan_is_applied_only_to_the_tenant_it_was_made_for(repo: tuple[Path, 
     r = run(root, "apply", "plan.json", "--tenant", "http://127.0.0.1:9/v2")
     assert r.returncode == 1
     assert f"this plan was made against {url}, not http://127.0.0.1:9/v2" in r.stderr
+    assert users(url) == []
+
+
+def test_a_plan_file_naming_another_tenant_gets_no_credentials(repo: tuple[Path, str]) -> None:
+    """tenant.yaml's token is for tenant.yaml's tenant: a plan file (from a colleague, an
+    artifact) that names another one, hash and all, is refused before any connection."""
+    root, url = repo
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    data = json.loads((root / "plan.json").read_text())
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        elsewhere = f"http://127.0.0.1:{listener.getsockname()[1]}/v2"
+        data["tenant_url"] = elsewhere
+        plan = Plan.model_validate(data)
+        data["plan_hash"] = plan_hash(elsewhere, plan.changes, blocked=plan.blocked)
+        (root / "evil.json").write_text(json.dumps(data))
+        r = run(root, "apply", "evil.json")
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    assert r.returncode == 1
+    assert (
+        f"this plan was made against {elsewhere}, but desired-state/tenant.yaml names {url}: "
+        "its credentials are not sent to another tenant"
+    ) in r.stderr
+    assert TOKEN not in r.stdout + r.stderr
     assert users(url) == []
 
 
