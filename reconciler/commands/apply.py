@@ -78,7 +78,8 @@ def run(
 
     Without PLAN_FILE: plan now, show it, and ask on a terminal (--auto-approve in CI; with
     no terminal and no --auto-approve, nothing is applied). With PLAN_FILE, only tenant.yaml
-    is read from --dir (for credentials and limits): the plan is the contract. Every result is
+    is read from --dir (for credentials and limits): the plan is the contract, and one made
+    for another tenant than tenant.yaml's (or --tenant's) is refused. Every result is
     journaled as it happens (.reconciler/journal/); --resume continues an interrupted apply of
     PLAN_FILE, --retry-failed redoes what failed. One apply at a time per working copy. The
     receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
