@@ -52,6 +52,12 @@ class Credentials:
     def __repr__(self) -> str:
         return f"Credentials(type={self.auth.type.value})"
 
+    def secrets(self) -> list[str]:
+        """Every secret these credentials hold now (the token, a minted access token, the
+        client secret), longest first: what a tenant's error message must never echo."""
+        found = {self._token or "", self._env.get(self.auth.client_secret_env or "", "")}
+        return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
     @property
     def refreshable(self) -> bool:
         return self.auth.type is AuthType.oauth2_client_credentials

@@ -238,15 +238,24 @@ class ScimClient:
             return response
         raise self._error(method, path, response)
 
+    def _redact(self, text: str) -> str:
+        """A tenant's text without any secret of ours that it echoes (some quote the
+        Authorization header they refused)."""
+        for secret in self.credentials.secrets():
+            text = text.replace(secret, "***")
+        return text
+
     def _error(self, method: str, path: str, response: httpx.Response) -> TenantError:
+        """What the tenant refused, in its words, never with a secret of ours in them."""
         status = response.status_code
         ctype = response.headers.get("content-type", "")
         if "json" not in ctype and response.text.lstrip().startswith("<"):
             return TenantProtocolError(
-                f"{method} {path}: HTTP {status} with an HTML page ({_html_title(response.text)})",
+                f"{method} {path}: HTTP {status} with an HTML page "
+                f"({self._redact(_html_title(response.text))})",
                 "not a SCIM endpoint's answer: check the URL (the SCIM base, e.g. …/scim/v2)",
             )
-        scim_type, detail = _scim_error(response)
+        scim_type, detail = map(self._redact, _scim_error(response))
         if status in (401, 403) and not scim_type:
             return TenantAuthError(
                 f"{method} {path}: HTTP {status}: the tenant refused our credentials"

@@ -324,6 +324,47 @@ def test_auth_failures_never_show_the_secret() -> None:
         Credentials(Auth(type="bearer", token_env="TOK"), {})
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda auth: httpx.Response(500, json={"detail": f"rejected {auth}"}),
+        lambda auth: httpx.Response(400, json={"scimType": auth, "detail": "bad"}),
+        lambda auth: httpx.Response(401, json={"detail": f"refused {auth}"}),
+        lambda auth: httpx.Response(
+            502, text=f"<html><title>{auth}</title></html>", headers={"content-type": "text/html"}
+        ),
+    ],
+)
+def test_a_tenant_that_echoes_our_secrets_does_not_get_them_shown(
+    answer: Callable[[str], httpx.Response],
+) -> None:
+    """Some tenants quote the Authorization header they refused: plan, import and status
+    print the error, and in CI a minted OAuth token is not a registered secret to mask."""
+    static = Credentials(Auth(type="bearer", token_env="TOK"), {"TOK": "s3cr3t-token"})
+    oauth = Credentials(
+        Auth(
+            type="oauth2_client_credentials",
+            token_url="https://tenant.test/oauth/token",
+            client_id_env="CID",
+            client_secret_env="CSEC",
+        ),
+        {"CID": "client-id", "CSEC": "client-s3cr3t"},
+    )
+    for creds, echoed in ((static, ""), (oauth, " client-s3cr3t")):
+
+        def handler(req: httpx.Request) -> httpx.Response:
+            if req.url.path == "/oauth/token":
+                return httpx.Response(200, json={"access_token": "minted-s3cr3t"})
+            return answer(req.headers["Authorization"] + echoed)  # noqa: B023 (called at once)
+
+        c = staged(handler, creds=creds)
+        with pytest.raises(TenantError) as err:
+            asyncio.run(c.get("User", "1"))
+        shown = f"{err.value} {err.value.hint} {getattr(err.value, 'detail', '')}"
+        assert "s3cr3t" not in shown, shown
+        assert "***" in shown
+
+
 def test_oauth2_client_credentials_refresh_once_on_401() -> None:
     tokens = iter(["t1", "t2"])
     seen: list[str] = []
