@@ -21,7 +21,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from reconciler.desired import checks
 from reconciler.desired.models import SECTIONS, Attribute, Document, Group, Rule, Tenant, User
 from reconciler.desired.state import DesiredState, Source
-from reconciler.desired.yamlsource import PositionIndex, YamlProblem, decode, parse
+from reconciler.desired.yamlsource import (
+    DuplicateKey,
+    PositionIndex,
+    YamlProblem,
+    decode,
+    parse,
+)
 from reconciler.diagnostics import Diagnostic, Severity, display_path
 from reconciler.gcpause import no_gc_pauses
 from reconciler.urls import has_query
@@ -257,6 +263,10 @@ def report_validation_error(
                 hint = f"keys here: {', '.join(keys)}" if keys else hint
             elif kind == "list_type" and isinstance(value, str | int | float) and not secret:
                 hint = f"write [{value}] for one entry, or one '- item' per line"
+            elif kind == "list_type" and loc and isinstance(loc[-1], str):
+                # A mapping where a list belongs: show the list, under the key as written.
+                example = "name@domain.tld" if loc[-1] == "emails" else "a, b"
+                hint = f"write a list: {loc[-1]}: [{example}], or one '- item' per line"
             elif isinstance(value, dict | list):
                 hint = "write one plain value here"
             col.add(f, full, f"{name} must be {expected}, not {_shown(value, secret)}", hint)
@@ -392,11 +402,36 @@ def read_yaml(col: Collector, path: Path, data: bytes) -> tuple[SourceFile | Non
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         return f, None
+    duplicates: list[DuplicateKey] = []
     try:
-        return f, parse(text)
+        raw = parse(text, duplicates)
     except YamlProblem as p:
         col.add(path, (), p.message, p.hint, line_col=(p.line, p.col))
         return None, None
+    # Reported, and the rest of the file is still checked (with the first value of each).
+    for d in duplicates:
+        col.add(
+            path,
+            (),
+            f"duplicate key {str(d.key)!r} (first declared at {display_path(path)}:{d.first_line})",
+            "each key may appear once in a mapping; merge the two entries",
+            line_col=(d.line, d.col),
+        )
+        # A name in the value left out (a userName given twice, a section given twice) is
+        # declared, not unknown: references to it are not reported too.
+        col.invalid_names.update(n.casefold() for n in _names_in(d.key, d.dropped))
+    return f, raw
+
+
+def _names_in(key: Any, value: Any) -> list[str]:
+    """The names declared by a value left out: a userName (displayName, name) given twice,
+    or the entries of a section given twice."""
+    if key in _NAME_KEY.values() and isinstance(value, str):
+        return [value]
+    if key in _NAME_KEY and isinstance(value, list):
+        names = (_declared_name(item, _NAME_KEY[key]) for item in value)
+        return [name for name in names if name]
+    return []
 
 
 def _load_tenant(
@@ -499,6 +534,10 @@ def _load_document(col: Collector, f: SourceFile, raw: Any) -> Document:
                 + f"sections are: {', '.join(SECTIONS)}",
                 key=True,
             )
+            if close:
+                # A misspelt section ('user:') still declares its entries: references to
+                # them are not reported as unknown too.
+                col.invalid_names.update(n.casefold() for n in _names_in(close[0], raw[key]))
     try:
         return _DOCUMENT.validate_python({k: v for k, v in raw.items() if k in SECTIONS})
     except ValidationError:

@@ -7,12 +7,17 @@ and column, and the problem's path (``("users", 3, "emails", 0)``) is walked to 
 Anchors, aliases and merge keys (``<<``) are refused before parsing: an alias bomb ("billion
 laughs") expands into exponential work for anything that walks the data, and desired state has no
 use for them: every value is written out where a reviewer reads it.
+
+A key given twice in one mapping is recorded, not raised, when the caller asks for it: the
+first value is kept and the rest of the file is still read, so the duplicate is reported
+together with the file's other problems.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,23 @@ class YamlProblem(Exception):
         self.col = col
 
 
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A key given a second (third, …) time in one mapping; positions are 1-based. The
+    first value is the one kept; ``dropped`` is the value given here."""
+
+    key: Any
+    line: int
+    col: int
+    first_line: int
+    first_col: int
+    dropped: Any
+
+
+# Where the constructor of the parse under way records duplicate keys; None: raise on them.
+_DUPLICATES: ContextVar[list[DuplicateKey] | None] = ContextVar("_DUPLICATES", default=None)
+
+
 class _SharingConstructor(SafeConstructor):
     """The safe constructor, but equal strings of one document are one object: a group name
     on every user of a file, ``work`` on every address, the keys of custom attributes. A
@@ -56,6 +78,31 @@ class _SharingConstructor(SafeConstructor):
     def construct_yaml_str(self, node: Any) -> Any:
         value = self.construct_scalar(node)
         return self._strings.setdefault(value, value)
+
+    def check_mapping_key(
+        self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any
+    ) -> bool:
+        found = _DUPLICATES.get()
+        if found is None or key not in mapping:
+            return bool(super().check_mapping_key(node, key_node, mapping, key, value))
+        # The first key node equal to this one (constructed keys are cached: no new work).
+        first = next(
+            kn.start_mark
+            for kn, _ in node.value
+            if _hashable(self.construct_object(kn, deep=True)) == key
+        )
+        mark = key_node.start_mark
+        found.append(
+            DuplicateKey(
+                key, mark.line + 1, mark.column + 1, first.line + 1, first.column + 1, value
+            )
+        )
+        return False  # keep the first value
+
+
+def _hashable(key: Any) -> Any:
+    # As the constructor does: a list used as a key is compared as a tuple.
+    return tuple(key) if isinstance(key, list) else key
 
 
 _SharingConstructor.add_constructor("tag:yaml.org,2002:str", _SharingConstructor.construct_yaml_str)
@@ -269,8 +316,11 @@ def _too_deep_position(text: str) -> tuple[int, int] | None:
     return None
 
 
-def parse(text: str) -> Any:
-    """Parse one YAML document fast. Raises YamlProblem with a position."""
+def parse(text: str, duplicates: list[DuplicateKey] | None = None) -> Any:
+    """Parse one YAML document fast. Raises YamlProblem with a position.
+
+    With ``duplicates``, a key repeated in a mapping is appended there instead of raised, and
+    its first value is kept."""
     deep = _too_deep_position(text) if _maybe_too_deep(text) else None
     if deep:
         raise YamlProblem(
@@ -294,6 +344,7 @@ def parse(text: str) -> Any:
             line,
             col,
         )
+    token = _DUPLICATES.set(duplicates)
     try:
         return _SAFE.load(text)
     except MarkedYAMLError as exc:
@@ -304,6 +355,8 @@ def parse(text: str) -> Any:
         raise YamlProblem(
             "the YAML nests too deeply", "flatten the value: a few levels are enough"
         ) from exc
+    finally:
+        _DUPLICATES.reset(token)
 
 
 @dataclass
@@ -315,6 +368,9 @@ class PositionIndex:
     @classmethod
     def of(cls, text: str) -> PositionIndex:
         y = YAML(typ="rt")
+        # Positions in a file with a duplicate key (reported by parse) are still needed for
+        # its other problems; the round-trip loader keeps the first value too.
+        y.allow_duplicate_keys = True
         try:
             return cls(y.load(text))
         except (YAMLError, RecursionError):

@@ -182,7 +182,64 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
     (
         "duplicate key",
         {U: "users:\n  - userName: a@acme.example\n    userName: b@acme.example\n"},
-        [(U, 3, 5, "duplicate key 'userName'")],
+        [(U, 3, 5, f"duplicate key 'userName' (first declared at {{root}}/{U}:2)")],
+    ),
+    (
+        "duplicate key: the rest of the file is still checked",
+        {
+            U: "users:\n"
+            "  - userName: a@acme.example\n"
+            "    title: VP\n"
+            "    title: CEO\n"
+            "    externalId: 09101\n"
+            "    groups: Sales\n"
+            "    emails: {work: a@acme.example}\n"
+            "    manager: nobody@acme.example\n"
+            "  - UserName: b@acme.example\n"
+            "  - userName: A@acme.example\n"
+        },
+        [
+            (U, 4, 5, f"duplicate key 'title' (first declared at {{root}}/{U}:3)"),
+            (U, 5, 17, "externalId must be a string, not int 9101"),
+            (U, 6, 13, "groups must be a list, not str 'Sales'"),
+            (U, 7, 5, "emails must be a list, not a mapping"),
+            (U, 8, 14, "unknown manager 'nobody@acme.example'"),
+            (U, 9, 5, "missing required key 'userName'"),
+            (U, 9, 5, "unknown key 'UserName'"),
+            (U, 10, 15, f"duplicate userName 'A@acme.example' (first declared at {{root}}/{U}:2)"),
+        ],
+    ),
+    (
+        "duplicate key: each one is reported, in flow mappings and in tenant.yaml too",
+        {
+            "tenant.yaml": "url: local:tenant.db\nurl: local:other.db\n"
+            "verified_domains: [acme.example]\n",
+            U: "users:\n  - {userName: a@acme.example, title: A, title: B, title: C}\n",
+        },
+        [
+            ("tenant.yaml", 2, 1, "duplicate key 'url' (first declared at {root}/tenant.yaml:1)"),
+            (U, 2, 42, f"duplicate key 'title' (first declared at {{root}}/{U}:2)"),
+            (U, 2, 52, f"duplicate key 'title' (first declared at {{root}}/{U}:2)"),
+        ],
+    ),
+    (
+        "duplicate key: the name left out is not also unknown where it is referred to",
+        {
+            U: "users:\n  - userName: a@acme.example\n    userName: b@acme.example\n"
+            "  - userName: c@acme.example\n    manager: b@acme.example\n",
+            "groups/groups.yaml": "groups:\n  - displayName: Sales\n  - displayName: Support\n"
+            "groups:\n  - displayName: Ops\n    members: [b@acme.example]\n",
+            "users/more.yaml": "users:\n  - userName: d@acme.example\n    groups: [Ops]\n",
+        },
+        [
+            (
+                "groups/groups.yaml",
+                4,
+                1,
+                "duplicate key 'groups' (first declared at {root}/groups/groups.yaml:1)",
+            ),
+            (U, 3, 5, f"duplicate key 'userName' (first declared at {{root}}/{U}:2)"),
+        ],
     ),
     (
         "binary file",
@@ -198,6 +255,22 @@ CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, 
         "unknown section",
         {U: "user:\n  - userName: a@acme.example\n"},
         [(U, 1, 1, "unknown section 'user'")],
+    ),
+    (
+        "unknown section: its entries are not also unknown where they are referred to",
+        {
+            U: "user:\n  - userName: boss@acme.example\n  - usrName: deputy@acme.example\n",
+            "users/more.yaml": "users:\n"
+            "  - userName: a@acme.example\n    manager: boss@acme.example\n"
+            "  - userName: b@acme.example\n    manager: Deputy@acme.example\n"
+            "  - userName: c@acme.example\n    manager: nobody@acme.example\n",
+            "groups/groups.yaml": "groups:\n  - displayName: Sales\n  - displayName: Support\n"
+            "  - displayName: Ops\n    members: [boss@acme.example]\n",
+        },
+        [
+            ("users/more.yaml", 7, 14, "unknown manager 'nobody@acme.example'"),
+            (U, 1, 1, "unknown section 'user'"),
+        ],
     ),
     (
         "unknown group in a rule",
