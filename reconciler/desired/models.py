@@ -36,6 +36,8 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)
 Urn = Annotated[str, StringConstraints(pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$")]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DURATION = re.compile(r"^(\d+)([hdw])$")
+_UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7}
+MAX_GRACE_DAYS = 36500  # a grace period beyond this is "never"; dates past it overflow
 
 
 # Validator messages read "what is wrong | what to write instead"; the loader splits them.
@@ -164,8 +166,16 @@ class Lifecycle(Model):
     @field_validator("delete_after")
     @classmethod
     def _duration(cls, v: str) -> str:
-        if v != "never" and not DURATION.match(v):
+        if v == "never":
+            return v
+        m = DURATION.match(v)
+        if not m:
             raise ValueError("not a duration | write 21d, 12h, 2w or never")
+        if len(m.group(1)) > 6 or int(m.group(1)) * _UNIT_DAYS[m.group(2)] > MAX_GRACE_DAYS:
+            raise ValueError(
+                f"a grace period longer than {MAX_GRACE_DAYS // 365} years | write never to keep "
+                "removed users suspended forever"
+            )
         return v
 
     @property

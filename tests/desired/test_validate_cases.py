@@ -49,6 +49,12 @@ U = "users/users.yaml"
 # (id, files to override, [(file, line, col, message)]) — message must match exactly.
 CASES: list[tuple[str, dict[str, str | bytes | None], list[tuple[str, int, int, str]]]] = [
     (
+        # Meant as "basically never": a date that far out overflowed in the plan, a traceback.
+        "a grace period too long to be a date",
+        {"tenant.yaml": "url: local:tenant.db\nlifecycle: {delete_after: 3000000d}\n"},
+        [("tenant.yaml", 2, 27, "a grace period longer than 100 years")],
+    ),
+    (
         "unknown group",
         {U: "users:\n  - userName: a@acme.example\n    groups: [Sles]\n"},
         [(U, 3, 14, "unknown group 'Sles'")],
