@@ -367,7 +367,8 @@ class Executor:
         if c.version and version is not None:
             moved = version != c.version
         else:
-            moved = not unchanged(current, {f.path: f.before for f in c.fields})
+            # A sensitive field's value was not recorded (plan.model.SENSITIVE_BEFORE).
+            moved = not unchanged(current, {f.path: f.before for f in c.fields if not f.sensitive})
         if moved:
             if ops and all(holds(current, op) for op in ops):
                 raise _Done(c.id, ALREADY)

@@ -20,6 +20,7 @@ from reconciler.plan.fielddiff import item_changes
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.match import Pairer, group_key_values, pair, user_key_values
 from reconciler.plan.model import (
+    SENSITIVE_BEFORE,
     STAGES,
     AccessChange,
     Change,
@@ -507,7 +508,9 @@ def _compare_user(
             fields.append(
                 FieldChange(
                     path=m.path,
-                    before=before,
+                    # A sensitive value read from the tenant is never in git: the artifact
+                    # (uploaded by CI, kept by auditors) says only that there was one.
+                    before=SENSITIVE_BEFORE if m.sensitive and before is not None else before,
                     after=m.value,
                     sensitive=m.sensitive,
                     items=items,

@@ -68,6 +68,10 @@ class ItemChange(Frozen):
     detail: str = ""
 
 
+# The ``before`` of a sensitive field that had a value: the value itself is not recorded.
+SENSITIVE_BEFORE = "(sensitive: not recorded)"
+
+
 class FieldChange(Frozen):
     """A managed attribute's value before and after. ``items`` lists what changed inside a
     multi-valued attribute (empty for single values, or when one side is empty)."""

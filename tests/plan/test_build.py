@@ -195,6 +195,35 @@ def test_lints_shadowed_and_unmatched_rules() -> None:
     assert "Admins" in warnings  # matches nobody here either
 
 
+def test_a_sensitive_value_read_from_the_tenant_is_not_recorded_in_the_plan() -> None:
+    """The plan file is a CI artifact and an auditor's record: a sensitive live value (never
+    in git) must not be in it; the new one, from git, is what apply writes."""
+    ext = "urn:acme:params:scim:schemas:extension:acme:1.0:User"
+    files = {
+        ROOT / "tenant.yaml": b"url: https://scim.example/v2\n",
+        ROOT / "attributes.yaml": (
+            f"attributes:\n  - name: badge\n    sensitive: true\n    scim: {{schema: '{ext}'}}\n"
+        ).encode(),
+        ROOT / "users.yaml": (
+            b"users:\n" + ALICE.encode() + b"    attributes: {badge: NEW-FROM-GIT}\n"
+        ),
+    }
+    result = load_files(ROOT, files)
+    assert result.state is not None, result.diagnostics
+    u = live_user(
+        "alice@x.example", externalId="1", title="Engineer", **{ext: {"badge": "LIVE-99"}}
+    )
+    [c] = plan(result.state, [u]).changes
+    [f] = c.fields
+    assert f.sensitive and f.before == "(sensitive: not recorded)" and f.after == "NEW-FROM-GIT"
+    assert "LIVE-99" not in c.model_dump_json()
+    # An empty live value is no secret: it stays what it was.
+    [c] = plan(
+        result.state, [live_user("alice@x.example", externalId="1", title="Engineer")]
+    ).changes
+    assert c.fields[0].before is None
+
+
 def test_grant_change_reason_names_the_rule() -> None:
     s = state(ALICE + "    groups: [Admins]\n", GROUPS, RULES)
     u = live_user(
