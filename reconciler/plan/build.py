@@ -616,16 +616,21 @@ def _grant_why(
 
 
 def _not_granted(state: DesiredState, user: User, kinds: tuple[str, ...], value: str) -> str:
-    """Why ``user`` does not get ``value`` (of one of the grant ``kinds``): the
-    highest-priority rule that grants it, and what the user lacks for it; or that no rule
+    """Why ``user`` does not get ``value`` (of one of the grant ``kinds``): each rule that
+    grants it (by priority, at most three) and what the user lacks for it; or that no rule
     grants it (a value set outside git, or a rule gone)."""
     groups = state.groups_of.get(user.userName.casefold(), frozenset())
+    out: list[str] = []
+    granting = 0
     for rule in sorted(state.rules, key=lambda r: r.priority):
         grants = rule.grants
         if not any(
             value == got if isinstance(got := getattr(grants, k), str) else value in (got or ())
             for k in kinds
         ):
+            continue
+        granting += 1
+        if len(out) == 3:
             continue
         match = rule.match
         missing = [g for g in match.groups_all if g.casefold() not in groups]
@@ -639,8 +644,11 @@ def _not_granted(state: DesiredState, user: User, kinds: tuple[str, ...], value:
             lacks = "not in group " + ", ".join(missing)
         else:
             lacks = "its conditions do not hold"
-        return f"rule '{rule.name}' (priority {rule.priority}) grants it, but {lacks}"
-    return "no rule grants it"
+        out.append(f"rule '{rule.name}' (priority {rule.priority}) grants it, but {lacks}")
+    if not out:
+        return "no rule grants it"
+    more = granting - len(out)
+    return "; ".join(out) + (f"; and {more} more rule{'s' if more > 1 else ''}" if more else "")
 
 
 def _update_reason(

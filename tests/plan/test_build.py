@@ -256,6 +256,13 @@ def test_grant_change_reason_names_the_rule() -> None:
             "rule 'Admins' (priority 10) grants it, but its conditions do not hold",
         ),
         (RULES.replace("products: [Resolve]", "products: [Other]"), "no rule grants it"),
+        (
+            # Every rule that grants it: the one the user left need not be the first.
+            RULES + "  - name: Ops\n    priority: 50\n    match: {groups_any: [Ops]}\n"
+            "    grants: {products: [Resolve]}\n",
+            "rule 'Admins' (priority 10) grants it, but not in group Admins; rule 'Ops' "
+            "(priority 50) grants it, but not in group Ops",
+        ),
     ],
 )
 def test_a_lost_grant_says_which_rule_gave_it_and_what_the_user_lacks(
