@@ -60,11 +60,6 @@ async def apply_plan(
     env: Mapping[str, str] = os.environ,
 ) -> Receipt:
     check_integrity(plan)
-    secrets = [
-        env[name]
-        for name in (tenant.auth.token_env, tenant.auth.client_secret_env)
-        if name and env.get(name)
-    ]
     journal_path = journal_path or journal_of(plan)
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
@@ -91,7 +86,7 @@ async def apply_plan(
                     done=done,
                     retry_failed=retry_failed,
                     progress=progress,
-                    secrets=secrets,
+                    secrets=client.credentials.secrets(),
                 )
                 results = await executor.run()
                 sent, retries = client.requests_sent, client.retries

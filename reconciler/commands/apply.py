@@ -24,6 +24,7 @@ from reconciler.plan.run import (
     ENV_URL,
     Guardrails,
     InvalidState,
+    chosen_url,
     load_state,
     plan_directory,
     tenant_url,
@@ -105,7 +106,7 @@ def run(
         # The credentials come from tenant.yaml: never send them to another tenant than the
         # one it (or --tenant, or the env var, as for the plan) names, whatever the file says.
         if tenant is None:
-            expected = os.environ.get(ENV_URL) or settings.url
+            expected = chosen_url(settings, None)
             source = ENV_URL if os.environ.get(ENV_URL) else f"{directory}/tenant.yaml"
             if expected.rstrip("/") != plan.tenant_url.rstrip("/"):
                 raise UsageError(

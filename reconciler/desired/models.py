@@ -36,7 +36,7 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)
 Urn = Annotated[str, StringConstraints(pattern=r"^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$")]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DURATION = re.compile(r"^(\d+)([hdw])$")
-_UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7}
+_UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 604800}
 MAX_GRACE_DAYS = 36500  # a grace period beyond this is "never"; dates past it overflow
 
 
@@ -171,7 +171,8 @@ class Lifecycle(Model):
         m = DURATION.match(v)
         if not m:
             raise ValueError("not a duration | write 21d, 12h, 2w or never")
-        if len(m.group(1)) > 6 or int(m.group(1)) * _UNIT_DAYS[m.group(2)] > MAX_GRACE_DAYS:
+        n, unit = m.groups()
+        if len(n) > 6 or int(n) * _UNIT_SECONDS[unit] > MAX_GRACE_DAYS * _UNIT_SECONDS["d"]:
             raise ValueError(
                 f"a grace period longer than {MAX_GRACE_DAYS // 365} years | write never to keep "
                 "removed users suspended forever"
@@ -184,7 +185,7 @@ class Lifecycle(Model):
         m = DURATION.match(self.delete_after)
         if not m:
             return None
-        return int(m.group(1)) * {"h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 class Limit(Model):

@@ -25,8 +25,14 @@ ENV_ALLOW = "RECONCILER_ALLOW"
 Progress = Callable[[int, int], None]
 
 
+def chosen_url(tenant: Tenant, override: str | None) -> str:
+    """The tenant URL in use: --tenant, else RECONCILER_TENANT_URL, else tenant.yaml's."""
+    return override or os.environ.get(ENV_URL) or tenant.url
+
+
 def tenant_url(state: DesiredState, override: str | None) -> str:
-    url = override or os.environ.get(ENV_URL) or state.tenant.url
+    """:func:`chosen_url`, checked when it is not tenant.yaml's own (already validated)."""
+    url = chosen_url(state.tenant, override)
     if url != state.tenant.url:
         source = "--tenant" if override else ENV_URL
         if "@" in url.split("//", 1)[-1].split("/", 1)[0]:

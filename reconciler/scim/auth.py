@@ -55,7 +55,11 @@ class Credentials:
     def secrets(self) -> list[str]:
         """Every secret these credentials hold now (the token, a minted access token, the
         client secret), longest first: what a tenant's error message must never echo."""
-        found = {self._token or "", self._env.get(self.auth.client_secret_env or "", "")}
+        found = {
+            self._token or "",
+            self._env.get(self.auth.token_env or "", ""),
+            self._env.get(self.auth.client_secret_env or "", ""),
+        }
         return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
     @property
