@@ -27,9 +27,11 @@ from typing import Any
 
 from reconciler.apply.failures import SYSTEMIC, Cause, classify
 from reconciler.apply.journal import Journal
+from reconciler.apply.preflight import harmed_by_selector, refuse_selected
 from reconciler.apply.verify import holds, unchanged
 from reconciler.errors import TenantAuthError, TenantError, TenantRequestError
 from reconciler.plan.model import STAGES, Change, Plan
+from reconciler.plan.protection import Protection, harm
 from reconciler.scim.client import ScimClient
 
 USER_REF = "$user"
@@ -108,6 +110,8 @@ class Executor:
     retry_failed: bool = False
     progress: Callable[[int, int], None] | None = None
     secrets: Iterable[str] = ()
+    # tenant.yaml's protected accounts: selectors are checked on the live accounts first.
+    protection: Protection | None = None
     results: dict[int, Result] = field(default_factory=dict)
     user_ids: dict[str, str] = field(default_factory=dict)
     group_ids: dict[str, str] = field(default_factory=dict)
@@ -135,6 +139,7 @@ class Executor:
             by_stage.setdefault(order[(c.resource_type, c.action)], []).append((i, c))
         sem = asyncio.Semaphore(max(1, self.concurrency))
         total = len(self.plan.changes)
+        await self._check_selectors(sem)
         for stage in sorted(by_stage):
             items = by_stage[stage]
             self._creating = {
@@ -158,6 +163,24 @@ class Executor:
 
             await asyncio.gather(*(one(i, c) for i, c in items))
         return [self.results[i] for i in sorted(self.results)]
+
+    async def _check_selectors(self, sem: asyncio.Semaphore) -> None:
+        """Before anything is written: no change may harm an account a protected selector
+        matches as the tenant holds it now (by-name protection was checked before connecting)."""
+        if self.protection is None or not self.protection.programs:
+            return
+        todo = [
+            c
+            for i, c in enumerate(self.plan.changes)
+            if c.id and harm(c) and (self.done.get(i) or {}).get("status") != "ok"
+        ]
+
+        async def read(c: Change) -> tuple[Change, dict[str, Any] | None]:
+            async with sem:
+                return c, await self._current(c)
+
+        checks = await asyncio.gather(*(read(c) for c in todo))
+        refuse_selected(harmed_by_selector(self.protection, list(checks)))
 
     async def _wait_for_refs(self, c: Change) -> None:
         """Wait (holding no slot) until every user this change refers to is settled."""

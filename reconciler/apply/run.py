@@ -12,11 +12,13 @@ import httpx
 from reconciler.apply.executor import Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import ApplyLock
+from reconciler.apply.preflight import check_plan
 from reconciler.apply.receipt import Receipt, actor, from_results, run_url
 from reconciler.desired.models import Tenant
 from reconciler.errors import InputError
 from reconciler.plan.hashing import ensure_unedited
 from reconciler.plan.model import Plan
+from reconciler.plan.protection import Protection
 from reconciler.scim import open_client
 
 WORK = Path(".reconciler")
@@ -60,6 +62,7 @@ async def apply_plan(
     env: Mapping[str, str] = os.environ,
 ) -> Receipt:
     check_integrity(plan)
+    check_plan(plan, tenant)
     journal_path = journal_path or journal_of(plan)
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
@@ -87,6 +90,7 @@ async def apply_plan(
                     retry_failed=retry_failed,
                     progress=progress,
                     secrets=client.credentials.secrets(),
+                    protection=Protection(tenant.protected),
                 )
                 results = await executor.run()
                 sent, retries = client.requests_sent, client.retries

@@ -80,7 +80,8 @@ def run(
     Without PLAN_FILE: plan now, show it, and ask on a terminal (--auto-approve in CI; with
     no terminal and no --auto-approve, nothing is applied). With PLAN_FILE, only tenant.yaml
     is read from --dir (for credentials and limits): the plan is the contract, and one made
-    for another tenant than tenant.yaml's (or --tenant's) is refused. Every result is
+    for another tenant than tenant.yaml's (or --tenant's) is refused, as is one that harms an
+    account tenant.yaml protects now or exceeds its safety gates now. Every result is
     journaled as it happens (.reconciler/journal/); --resume continues an interrupted apply of
     PLAN_FILE, --retry-failed redoes what failed. One apply at a time per working copy. The
     receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
@@ -141,9 +142,9 @@ def run(
                 typer.echo("Nothing applied.", err=True)
                 raise typer.Exit(1)
     journal = journal_of(plan)
-    if plan_file is not None and not (resume or retry_failed) and applied_already(plan):
-        # A re-run of the same job (CI retries, a second click): nothing to do, and no
-        # second receipt claiming a fresh success.
+    if plan_file is not None and applied_already(plan):
+        # A re-run of the same job (CI retries, a second click, a --resume or --retry-failed
+        # after all went well): nothing to do, and no second receipt claiming a fresh success.
         typer.echo(
             f"Plan {plan.plan_hash[:12]} was already applied completely from this working copy "
             f"(journal {journal}): nothing was sent. `reconciler plan` shows whether the tenant "

@@ -6,13 +6,14 @@ No I/O, no clock, no git: the time and the removal dates come in ``PlanContext``
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
-from reconciler.desired.models import CORE_USER, OwnershipMode, ProtectedSelector, User
+from reconciler.desired.models import CORE_USER, OwnershipMode, User
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
 from reconciler.plan import scimmap
@@ -29,16 +30,10 @@ from reconciler.plan.model import (
     PlanDiagnostic,
     count_actions,
 )
+from reconciler.plan.protection import GRANT_PATHS, Protection, grant_values
 from reconciler.plan.rules import EffectiveAccess, Evaluator, lint
 
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-GRANT_PATHS = {
-    "entitlements": "products",
-    "roles": "roles",
-    f"{scimmap.ACCESS_EXT}:userGroup": "userGroup",
-    f"{scimmap.ACCESS_EXT}:settingsTemplate": "settingsTemplate",
-    f"{scimmap.ACCESS_EXT}:deviceGroups": "deviceGroups",
-}
 
 
 @dataclass(frozen=True)
@@ -114,14 +109,6 @@ def _label_group(r: Mapping[str, Any]) -> str:
     return f"group {r.get('displayName')!r}"
 
 
-def _grant_values(value: Any) -> set[str]:
-    if value in (None, "", []):
-        return set()
-    if isinstance(value, list):
-        return {str(v.get("value") if isinstance(v, dict) else v) for v in value}
-    return {str(value)}
-
-
 def _targeted(name: str, targets: set[str]) -> bool:
     """Whether a partial plan covers the object ``name`` (every object when not partial).
     ``targets`` are casefolded (_Builder.targets)."""
@@ -134,7 +121,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     _check_schemas(b)
     for warning in live.warnings:  # what reading the tenant had to work around
         b.warn(warning, subject=live.url, code="live-read")
-    protected = _Protection(tenant.protected)
+    protected = Protection(tenant.protected)
     partial = bool(ctx.targets)
 
     # ---- users: pair each, and compare it at once ---------------------------------------
@@ -322,7 +309,7 @@ def _user(
     acc: EffectiveAccess,
     matched: dict[str, Any] | None,
     how: str,
-    protected: _Protection,
+    protected: Protection,
 ) -> None:
     """Create ``user``, or update the live one it pairs with (by the key ``how``) where they
     differ."""
@@ -334,75 +321,22 @@ def _user(
 
 
 def _check_targets(b: _Builder) -> None:
-    """A target that names nothing is a typo, not an empty plan: say so."""
-    known = {u.userName.casefold() for u in b.state.users}
-    known |= {g.displayName.casefold() for g in b.state.groups}
-    known |= {str(r.get("userName", "")).casefold() for r in b.live.users}
-    known |= {str(r.get("displayName", "")).casefold() for r in b.live.groups}
+    """A target that names nothing is a typo, not an empty plan: an error (a provisioning
+    job run on demand must not report success for nobody)."""
+    names = [u.userName for u in b.state.users] + [g.displayName for g in b.state.groups]
+    names += [str(r.get("userName", "")) for r in b.live.users]
+    names += [str(r.get("displayName", "")) for r in b.live.groups]
+    by_fold = {n.casefold(): n for n in names}
     for t in b.ctx.targets:
-        if t.casefold() not in known:
-            b.warn(
+        if t.casefold() not in by_fold:
+            close = difflib.get_close_matches(t.casefold(), by_fold, n=1, cutoff=0.8)
+            b.error(
                 f"target {t!r} names no user or group in desired-state or in the tenant",
-                "targets are userNames or group displayNames; check the spelling",
+                (f"did you mean {by_fold[close[0]]!r}? " if close else "")
+                + "targets are userNames or group displayNames; check the spelling",
                 t,
                 "target",
             )
-
-
-class _Protection:
-    """Whether an account is protected: by userName, or by a CEL selector over the live
-    account (compiled once; evaluated only for an account a change would suspend, delete,
-    rename or strip). A selector that cannot be evaluated protects: failing closed."""
-
-    def __init__(self, entries: Sequence[str | ProtectedSelector]) -> None:
-        self.names = {e.casefold() for e in entries if isinstance(e, str)}
-        selectors = [e.selector for e in entries if isinstance(e, ProtectedSelector)]
-        self.programs = []
-        if selectors:
-            import cel
-
-            self.programs = [cel.compile(s) for s in selectors]
-
-    def __call__(self, name: str, live: Mapping[str, Any]) -> bool:
-        if name.casefold() in self.names:
-            return True
-        if not self.programs:
-            return False
-        import cel
-
-        ctx = cel.Context({"user": _live_subject(live)})
-        for program in self.programs:
-            try:
-                if program.execute(ctx) is True:
-                    return True
-            except (KeyError, TypeError, ValueError, RuntimeError):
-                return True
-        return False
-
-
-def _live_subject(r: Mapping[str, Any]) -> dict[str, Any]:
-    def values(key: str) -> list[str]:
-        items = r.get(key)
-        if not isinstance(items, list):
-            return []
-        return [str(x.get("value")) if isinstance(x, dict) else str(x) for x in items]
-
-    def text(key: str) -> str:
-        v = r.get(key)
-        return "" if v is None else str(v)
-
-    active = r.get("active")
-    return {
-        "userName": text("userName"),
-        "externalId": text("externalId"),
-        "displayName": text("displayName"),
-        "title": text("title"),
-        "userType": text("userType"),
-        "active": not (active is False or str(active).lower() == "false"),
-        "emails": values("emails"),
-        "roles": values("roles"),
-        "entitlements": values("entitlements"),
-    }
 
 
 def _check_schemas(b: _Builder) -> None:
@@ -436,7 +370,7 @@ def _create_user(
             path=m.path,
             after=m.value,
             sensitive=m.sensitive,
-            why=_grant_why(m.path, set(), _grant_values(m.value), acc),
+            why=_grant_why(m.path, set(), grant_values(m.value), acc),
         )
         for m in managed.values()
         if m.value is not None
@@ -464,10 +398,10 @@ def _record_access(
 ) -> None:
     """Gains and losses of grant values between ``live`` and ``managed`` (None: loses all)."""
     for path, grant in GRANT_PATHS.items():
-        before = _grant_values(scimmap.live_value(live, path)) if live else set()
+        before = grant_values(scimmap.live_value(live, path)) if live else set()
         after = set()
         if managed is not None and path in managed:
-            after = _grant_values(managed[path].value)
+            after = grant_values(managed[path].value)
         elif managed is not None:
             continue  # not managed: nothing changes
         for v in after - before:
@@ -483,7 +417,7 @@ def _compare_user(
     acc: EffectiveAccess | None,
     r: dict[str, Any],
     how: str,
-    protected: _Protection,
+    protected: Protection,
 ) -> None:
     changed: list[scimmap.Managed] = []
     fields: list[FieldChange] = []
@@ -500,8 +434,8 @@ def _compare_user(
             )
             why = _grant_why(
                 m.path,
-                _grant_values(before),
-                _grant_values(m.value),
+                grant_values(before),
+                grant_values(m.value),
                 acc,
                 lambda kinds, v: _not_granted(b.state, user, kinds, v),
             )
@@ -574,8 +508,8 @@ def _compare_user(
 def _strips(changed: list[scimmap.Managed], r: Mapping[str, Any]) -> bool:
     for m in changed:
         if m.path in GRANT_PATHS:
-            before = _grant_values(scimmap.live_value(r, m.path))
-            if before - _grant_values(m.value):
+            before = grant_values(scimmap.live_value(r, m.path))
+            if before - grant_values(m.value):
                 return True
         if m.path == "active" and m.value is False:
             return True
@@ -663,13 +597,13 @@ def _update_reason(
     for m in changed:
         if m.path not in GRANT_PATHS or acc is None:
             continue
-        live = _grant_values(m.spec.live(r))
-        for v in sorted(_grant_values(m.value) - live):
+        live = grant_values(m.spec.live(r))
+        for v in sorted(grant_values(m.value) - live):
             for grant in _GRANT_SOURCES[m.path]:
                 why = acc.explain(grant, v)
                 if why:
                     return f"{why} grants {grant}: {v}"
-        lost += [(m.path, GRANT_PATHS[m.path], v) for v in sorted(live - _grant_values(m.value))]
+        lost += [(m.path, GRANT_PATHS[m.path], v) for v in sorted(live - grant_values(m.value))]
     if lost:
         path, grant, value = lost[0]
         whys = next((f.why for f in fields if f.path == path), ())
@@ -681,7 +615,7 @@ def _update_reason(
     return f"attributes differ from desired-state ({names})"
 
 
-def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: _Protection) -> None:
+def _unmanaged_user(b: _Builder, r: dict[str, Any], protected: Protection) -> None:
     before = len(b.changes)
     _unmanaged_user_changes(b, r)
     name = str(r.get("userName") or r.get("id"))
@@ -735,6 +669,21 @@ def _unmanaged_user_changes(b: _Builder, r: dict[str, Any]) -> None:
         )
         grace = tenant.lifecycle.grace_seconds
         due = grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace
+        if tenant.lifecycle.removed_users == "delete":
+            due = False  # deleted at once, by choice: no grace period to be over
+        elif due and active and b.live.capabilities.can_delete_users:
+            # Never suspended (no apply since the removal), or reactivated outside git: an
+            # active account is suspended first, never deleted in one step.
+            b.changes.append(
+                _suspend(
+                    name,
+                    f"{since}; grace period {tenant.lifecycle.delete_after} is over, but the "
+                    "account is active: suspended first, deleted by a later plan",
+                    base,
+                )
+            )
+            _record_access(b, name, r, None)
+            return
         if (tenant.lifecycle.removed_users == "delete" or due) and (
             b.live.capabilities.can_delete_users
         ):

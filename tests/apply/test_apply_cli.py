@@ -98,6 +98,11 @@ def test_applying_a_plan_again_sends_nothing_and_says_so(repo: tuple[Path, str])
     assert "was already applied completely from this working copy" in again.stdout
     assert "nothing was sent" in again.stdout and "Receipt attached" not in again.stdout
     assert git(root, "notes", "--ref", "reconciler", "show", head) == note
+    for flag in ("--resume", "--retry-failed"):
+        again = run(root, "apply", "plan.json", flag)
+        assert again.returncode == 0, again.stderr
+        assert "was already applied completely" in again.stdout
+        assert git(root, "notes", "--ref", "reconciler", "show", head) == note, flag
     assert len(users(url)) == 6
 
 
@@ -226,3 +231,90 @@ def test_uncommitted_desired_state_is_said_in_the_plan_apply_and_receipt(
     )
     shown = run(root, "receipts", "HEAD")
     assert "note: applied with uncommitted changes in desired-state" in shown.stdout
+
+
+def _offboard_two(root: Path, url: str) -> None:
+    """Apply the six users, then remove user4 and user5 in git: the next plan suspends them."""
+    assert run(root, "apply", "--auto-approve").returncode == 0
+    state = root / "desired-state" / "state.yaml"
+    text = state.read_text()
+    state.write_text(text[: text.index("  - userName: user4@x.example")])
+    git(root, "commit", "-qam", "user4 and user5 leave")
+
+
+def active(url: str) -> dict[str, bool]:
+    r = httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+    return {u["userName"]: u.get("active", True) for u in r.json().get("Resources") or []}
+
+
+def test_apply_rechecks_protected_accounts_and_gates_with_tenant_yaml_as_it_is_now(
+    repo: tuple[Path, str],
+) -> None:
+    """A reviewed plan is applied after the merge: if, meanwhile, an account became protected
+    or a limit was tightened, the plan is refused before anything is sent, all problems at
+    once."""
+    root, url = repo
+    _offboard_two(root, url)
+    plan = run(root, "plan", "--out", "plan.json")
+    assert plan.returncode == 0 and "2 to suspend" in plan.stdout, plan.stdout
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(
+        tenant.read_text() + "protected: [USER4@x.example]\nsafety:\n  suspensions: {max: 1}\n"
+    )
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 1
+    assert "this plan is not applied: tenant.yaml, as it is now, does not allow it" in r.stderr
+    assert "protected accounts (tenant.yaml protected:): user4@x.example would be suspended" in (
+        r.stderr
+    )
+    assert "safety gate suspensions: 2 would be suspended (limit 1)" in r.stderr
+    assert "make a new plan and review it" in r.stderr and "Traceback" not in r.stderr
+    assert active(url) == {f"user{i}@x.example": True for i in range(6)}
+
+
+def test_apply_honours_a_gate_the_plan_allowed_deliberately(repo: tuple[Path, str]) -> None:
+    root, url = repo
+    _offboard_two(root, url)
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "safety:\n  suspensions: {max: 1}\n")
+    assert run(root, "plan", "--out", "plan.json").returncode == 1  # over the gate
+    assert run(root, "plan", "--out", "plan.json", "--allow", "suspensions=2").returncode == 0
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 0, r.stderr
+    assert active(url)["user5@x.example"] is False
+
+
+def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
+    repo: tuple[Path, str],
+) -> None:
+    """A selector protects for what an account is in the tenant now: apply reads the accounts
+    it would harm and refuses before its first write, even when other changes are harmless."""
+    root, url = repo
+    _offboard_two(root, url)
+    state = root / "desired-state" / "state.yaml"
+    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    [u5] = httpx.get(
+        f"{url}/Users", params={"filter": 'userName eq "user5@x.example"'}, headers=headers
+    ).json()["Resources"]
+    # Out of band, someone made user5 a break-glass account; tenant.yaml now protects those.
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userType", "value": "break-glass"}],
+    }
+    assert httpx.patch(f"{url}/Users/{u5['id']}", json=patch, headers=headers).is_success
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(
+        tenant.read_text() + "protected:\n  - selector: user.userType == 'break-glass'\n"
+    )
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 1
+    assert "tenant.yaml's protected selectors match accounts it would change: " in r.stderr
+    assert "user5@x.example would be suspended" in r.stderr
+    assert "user4@x.example" not in r.stderr
+    assert active(url)["user5@x.example"] is True and active(url)["user4@x.example"] is True
+    [u0] = httpx.get(
+        f"{url}/Users", params={"filter": 'userName eq "user0@x.example"'}, headers=headers
+    ).json()["Resources"]
+    assert u0["title"] == "T0", "not even the harmless update was sent"

@@ -336,7 +336,9 @@ REMOVED = {"bob@x.example": Removal(when=NOW - dt.timedelta(days=10), commit="ab
     ("lifecycle", "can_delete", "live_active", "expected"),
     [
         ("delete_after: 21d", True, True, ["suspend"]),
-        ("delete_after: 7d", True, True, ["delete"]),
+        # Past the grace period but active (no apply since, or reactivated outside git):
+        # suspended first, never deleted in one step.
+        ("delete_after: 7d", True, True, ["suspend"]),
         ("delete_after: 7d", True, False, ["delete"]),
         ("delete_after: 21d", True, False, []),
         ("delete_after: never", True, True, ["suspend"]),
@@ -358,6 +360,9 @@ def test_lifecycle_grace_period(
         # Never a promise the tenant cannot keep.
         assert ("deleted after" in c.reason) is (
             can_delete and c.action == "suspend" and "21d" in lifecycle
+        )
+        assert ("suspended first, deleted by a later plan" in c.reason) is (
+            can_delete and live_active and "7d" in lifecycle
         )
 
 
@@ -627,17 +632,22 @@ def test_protected_account_leaves_no_empty_access_rows() -> None:
     assert p.blocked and p.changes == () and p.access == ()
 
 
-def test_partial_plan_handles_a_targeted_live_only_user_and_warns_on_typos() -> None:
+def test_partial_plan_handles_a_targeted_live_only_user_and_blocks_on_typos() -> None:
     s = state(ALICE)
     users = [
         live_user("alice@x.example", externalId="1", title="Engineer"),
         live_user("bob@x.example"),
         live_user("carol@x.example"),
     ]
-    p = plan(s, users, removed=REMOVED, targets=("bob@x.example", "nobody@x.example"))
+    p = plan(s, users, removed=REMOVED, targets=("bob@x.example",))
     assert p.partial and actions(p) == [("suspend", "User", "bob@x.example")]
+    assert p.diagnostics == () and not p.blocked
+    # A typo is an error, not "No changes for the targets": nobody is provisioned by mistake.
+    p = plan(s, users, removed=REMOVED, targets=("bob@x.example", "Carol@x.exampel"))
     [d] = p.diagnostics
-    assert d.code == "target" and "'nobody@x.example' names no user or group" in d.message
+    assert (d.severity, d.code) == ("error", "target") and p.blocked
+    assert "'Carol@x.exampel' names no user or group" in d.message
+    assert d.hint.startswith("did you mean 'carol@x.example'?")
 
 
 def test_uncommitted_removal_reason() -> None:

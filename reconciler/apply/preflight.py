@@ -1,0 +1,71 @@
+"""What apply checks of a plan before it writes anything: tenant.yaml's protected accounts and
+safety gates, as they are when applying. Pure.
+
+The plan checked both when it was made, but with tenant.yaml as it was then: an account may
+have been protected, or a limit tightened, by a change merged since (the reviewed plan of a
+pull request is applied after the merge), and a plan file can be edited and rehashed. Apply
+therefore re-checks what it is about to do against the rules it runs under. Gates allowed
+deliberately when the plan was made (``--allow``, recorded in the plan) stay allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.desired.models import Tenant
+from reconciler.errors import InputError
+from reconciler.plan.gates import ALL, check_gates, losses
+from reconciler.plan.model import Change, Plan
+from reconciler.plan.protection import Protection, harm, protected_by_name
+
+_SHOWN = 20
+
+
+def _listed(items: list[str]) -> str:
+    more = len(items) - _SHOWN
+    return "; ".join(items[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+def check_plan(plan: Plan, tenant: Tenant) -> None:
+    """Refuse, before connecting, a plan that harms an account tenant.yaml protects by name
+    or exceeds one of its safety gates (every problem at once)."""
+    problems = []
+    harmed = protected_by_name(plan.changes, Protection(tenant.protected))
+    if harmed:
+        problems.append(f"protected accounts (tenant.yaml protected:): {_listed(harmed)}")
+    allow = {a.gate: ALL if a.up_to == "all" else a.up_to for a in plan.allowances}
+    # Changed rules are a gate on git, not on the tenant: the plan counted them.
+    measured = losses(plan, (), 0, plan.live_grants, plan.live_memberships)
+    gate_errors, _ = check_gates(plan, tenant.safety, allow, measured)
+    problems += [d.message for d in gate_errors if d.severity == "error"]
+    if problems:
+        raise InputError(
+            "this plan is not applied: tenant.yaml, as it is now, does not allow it: "
+            + " | ".join(problems),
+            "tenant.yaml changed since the plan was made, or the plan file was edited: make a "
+            "new plan and review it (reconciler plan --out plan.json; --allow GATE=N for a "
+            "gate exceeded deliberately)",
+        )
+
+
+def harmed_by_selector(
+    protection: Protection, checks: list[tuple[Change, Mapping[str, Any] | None]]
+) -> list[str]:
+    """The changes that would harm an account a protected selector matches, judged on the
+    account as the tenant holds it now (``None``: it is gone, nothing to protect)."""
+    return [
+        f"{c.key} would be {harm(c)}"
+        for c, live in checks
+        if live is not None and protection(c.key, live)
+    ]
+
+
+def refuse_selected(harmed: list[str]) -> None:
+    if harmed:
+        raise InputError(
+            "this plan is not applied, and nothing was written: tenant.yaml's protected "
+            f"selectors match accounts it would change: {_listed(harmed)}",
+            "protected accounts are never suspended, deleted, renamed or stripped; make a new "
+            "plan, or change tenant.yaml's protected list deliberately",
+        )
