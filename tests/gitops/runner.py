@@ -14,8 +14,11 @@ What is faithful (and fails the test when a workflow uses something it does not 
   {0}`` for ``shell: bash``), the script in a file, GitHub's default environment variables
   and a fresh ``GITHUB_OUTPUT``/``GITHUB_ENV``/``GITHUB_STEP_SUMMARY`` file per step
   (``name=value`` and ``name<<DELIMITER`` forms);
-- ``upload-artifact`` keeps the file; ``setup-python`` and the ``pip install .`` step are
-  the only things not run, because the test's own environment already has the package.
+- ``upload-artifact`` keeps the file; ``setup-python`` and ``python -m pip install`` are the
+  only things not run, because the test's own environment already has the package: the rest
+  of an install step runs, and the install itself is recorded (where it ran, what it would
+  install, with which constraints) and fails as pip would when the project or the
+  constraints file is missing.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from ruamel.yaml import YAML
 
 EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
-INSTALL = "python -m pip install --quiet ."
 STEP_KEYS = {"name", "id", "if", "run", "env", "uses", "with", "shell"}
 JOB_KEYS = {
     "name",
@@ -63,6 +65,62 @@ class Step:
 
 
 @dataclass
+class Install:
+    """One ``python -m pip install`` a step ran: the directory it ran in, the project it
+    installed and the constraints it used (absolute paths), and what they held then."""
+
+    cwd: Path
+    args: list[str]
+    target: Path
+    constraints: Path | None
+    files: list[str] = field(repr=False)
+    constraints_text: str = field(repr=False)
+
+
+# Stands in for `python` on the job's PATH: `python -m pip install ...` is checked and recorded
+# (the test's environment has the package already); anything else runs the real interpreter.
+PIP_SHIM = """#!{python}
+import json, os, sys
+from pathlib import Path
+
+LOG = {log!r}
+if sys.argv[1:4] != ["-m", "pip", "install"]:
+    os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+args, cwd = sys.argv[4:], Path.cwd()
+targets, constraints, i = [], None, 0
+while i < len(args):
+    a = args[i]
+    if a in ("-c", "--constraint", "-e", "--editable", "-r", "--requirement"):
+        i += 1
+        if a in ("-c", "--constraint"):
+            constraints = cwd / args[i]
+        elif a in ("-e", "--editable"):
+            targets.append(args[i])
+    elif not a.startswith("-"):
+        targets.append(a)
+    i += 1
+if constraints is not None and not constraints.is_file():
+    sys.exit(f"ERROR: Could not open requirements file: {{constraints}}")
+[target] = [cwd / t for t in targets]
+if not (target / "pyproject.toml").is_file():
+    sys.exit(f"ERROR: {{target}} does not appear to be a Python project")
+files = sorted(
+    str(f.relative_to(target)) for f in target.rglob("*") if f.is_file() and ".git" not in f.parts
+)
+record = {{
+    "cwd": str(cwd),
+    "args": args,
+    "target": str(target.resolve()),
+    "constraints": str(constraints.resolve()) if constraints else None,
+    "files": files,
+    "constraints_text": constraints.read_text() if constraints else "",
+}}
+with open(LOG, "a") as f:
+    f.write(json.dumps(record) + "\\n")
+"""
+
+
+@dataclass
 class JobRun:
     workspace: Path
     steps: list[Step] = field(default_factory=list)
@@ -71,6 +129,7 @@ class JobRun:
     summary: str = ""
     artifacts: dict[str, Path] = field(default_factory=dict)
     token: str = ""
+    installs: list[Install] = field(default_factory=list)
 
     def step(self, name: str) -> Step:
         found = [s for s in self.steps if s.name == name]
@@ -360,6 +419,13 @@ def run_job(
     result = JobRun(workspace=workspace)
     temp = workspace.parent / f"{workspace.name}-runner-temp"
     temp.mkdir(parents=True)
+    # The shim lives beside the runner's temp (not in it: a step may clean RUNNER_TEMP).
+    shims = workspace.parent / f"{workspace.name}-runner-shims"
+    shims.mkdir(parents=True)
+    pip_log = shims / "pip-installs.jsonl"
+    shim = shims / "python"
+    shim.write_text(PIP_SHIM.format(python=sys.executable, log=str(pip_log)))
+    shim.chmod(0o755)
     token = f"ghs_{uuid.uuid4().hex}"
     result.token = token
     permissions = dict(job.get("permissions", doc.get("permissions")) or {})
@@ -411,7 +477,9 @@ def run_job(
         "HOME": str(temp),
         "LANG": "C.UTF-8",
         # The test's interpreter stands in for setup-python; the project is installed in it.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "PATH": os.pathsep.join(
+            [str(shims), str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]
+        ),
     }
     steps_ctx: dict[str, dict[str, Any]] = {}
     env_ctx: dict[str, str] = {}
@@ -479,10 +547,6 @@ def run_job(
             continue
         assert checked_out, f"{workflow.name}: step {name!r} runs before the checkout"
         script = str(step["run"])
-        if script.strip() == INSTALL:
-            result.skipped.append(name)  # installed already: the test's own environment
-            record.update(outcome="success", conclusion="success")
-            continue
         shell = step.get("shell", shell_default)
         assert shell in SHELLS, f"{workflow.name}: the runner does not know shell {shell!r}"
         step_env = {k: interpolate(str(v)) for k, v in (step.get("env") or {}).items()}
@@ -518,5 +582,19 @@ def run_job(
         result.steps.append(Step(name, proc.returncode, proc.stdout + proc.stderr))
         if proc.returncode != 0:
             result.failed = True
+    if pip_log.exists():
+        for line in pip_log.read_text().splitlines():
+            i = json.loads(line)
+            result.installs.append(
+                Install(
+                    cwd=Path(i["cwd"]),
+                    args=i["args"],
+                    target=Path(i["target"]),
+                    constraints=Path(i["constraints"]) if i["constraints"] else None,
+                    files=i["files"],
+                    constraints_text=i["constraints_text"],
+                )
+            )
     shutil.rmtree(temp)
+    shutil.rmtree(shims)
     return result

@@ -6,15 +6,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from typer.main import get_command
 
 from reconciler.cli import app
 from tests.gitops.runner import Event, load, load_job
-from tests.gitops.world import SLUG, WORKFLOWS, World, world
+from tests.gitops.world import REPO, SLUG, WORKFLOWS, World, git, world
 
 SALES = "desired-state/users/sales.yaml"
 OLIVIA = "olivia.bennett@acme.example"
@@ -191,8 +193,8 @@ def test_apply_failure_opens_one_issue_by_cause_and_a_complete_apply_closes_it(
 def test_a_push_to_main_without_a_pull_request_is_not_applied(w: World) -> None:
     w.edit(SALES, "title: VP Sales", "title: Pushed past review")
     run = w.run("apply.yml", w.push_main("Straight to main"))
-    assert run.failed and run.ran[0] == "Find the merged pull request"
-    assert "did not come from a merged pull request" in run.steps[0].output
+    assert run.failed and run.ran[:2] == ["Install", "Find the merged pull request"]
+    assert "did not come from a merged pull request" in run.steps[1].output
     assert w.user(OLIVIA)["title"] == "VP Sales"
     [issue] = w.gh.issues
     assert "reconciler:apply-failed" in issue["labels"]
@@ -206,7 +208,7 @@ def test_fork_pull_requests_are_validated_and_told_there_are_no_secrets(w: World
     event = Event.pull_request(14, event.sha, repository=SLUG, head_repo="stranger/identity")
     run = w.run("plan.yml", event)
     assert not run.failed, run.log()
-    assert run.ran == ["Anything to plan?", "Validate"]
+    assert run.ran == ["Anything to plan?", "Install the base branch's reconciler", "Validate"]
     assert "comes from a fork, which gets no tenant credentials" in run.steps[0].output
     assert "no plan is made" in run.summary
     assert 14 not in w.gh.comments
@@ -282,3 +284,168 @@ def test_every_workflow_is_least_privilege_and_pinned() -> None:
                     assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"])
                 if str(step.get("uses", "")).startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False, workflow.name
+
+
+# -- hardening: whose code runs, where the secrets go, what gets installed ---------------------
+
+TENANT_SECRETS = ("secrets.SCIM_TOKEN", "secrets.GOTO_CLIENT_ID", "secrets.GOTO_CLIENT_SECRET")
+CONSTRAINTS = ".ci/constraints.txt"
+
+
+def test_a_pull_request_is_planned_by_the_base_branchs_tool(w: World) -> None:
+    # A pull request that changes the tool along with the desired state: its reconciler/,
+    # pyproject.toml, constraints and a top-level pip/ that `python -m pip` would import
+    # from its checkout. None of it may run in the job that holds the tenant's credentials.
+    w.branch("tool-and-title")
+    w.edit(SALES, "title: VP Sales", "title: Chief Revenue Officer")
+    planted = {
+        "reconciler/__init__.py": "raise SystemExit('the pull request ran its own tool')\n",
+        "pip/__main__.py": "raise SystemExit('the pull request ran its own pip')\n",
+    }
+    for rel, text in planted.items():
+        (w.dev / rel).parent.mkdir(parents=True, exist_ok=True)
+        (w.dev / rel).write_text(text)
+    with (w.dev / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.evil]\nhook = "exfiltrate"\n')
+    with (w.dev / CONSTRAINTS).open("a") as f:
+        f.write("evil-package==6.6.6\n")
+    git(w.dev, "add", "--all")
+    w.commit("Promote Olivia, and change the tool too")
+    run = w.run("plan.yml", w.push_pr(16, "tool-and-title"))
+    assert not run.failed, run.log()
+    [install] = run.installs
+    workspace = run.workspace.resolve()
+    assert not install.cwd.resolve().is_relative_to(workspace), install
+    assert not install.target.is_relative_to(workspace), install
+    # Exactly the base branch's tree, with the base's constraints.
+    assert install.files == sorted(git(w.origin, "ls-tree", "-r", "--name-only", "main").split())
+    assert not set(planted) & set(install.files)
+    assert install.constraints == install.target / CONSTRAINTS
+    assert install.constraints_text == (REPO / CONSTRAINTS).read_text()
+    assert "evil-package" not in install.constraints_text
+    # …and it planned the pull request's desired state.
+    assert '~   title: "VP Sales" → "Chief Revenue Officer"' in str(plan_comment(w, 16)["body"])
+
+
+def test_apply_and_drift_install_main_with_its_constraints(w: World) -> None:
+    w.branch("retitle")
+    w.edit(SALES, "title: VP Sales", "title: CRO")
+    w.commit("Retitle")
+    assert not w.run("plan.yml", w.push_pr(17, "retitle")).failed
+    applied = w.run("apply.yml", w.merge(17, "retitle"))
+    drift = w.run("drift.yml", Event.schedule(w.main()))
+    for run in (applied, drift):
+        assert not run.failed, run.log()
+        [install] = run.installs
+        assert install.target == run.workspace.resolve()
+        assert install.constraints == run.workspace.resolve() / CONSTRAINTS
+
+
+def test_secrets_reach_only_the_steps_that_use_them() -> None:
+    tenant_steps = {
+        "plan.yml": ["Plan"],
+        "apply.yml": ["Plan the merged commit", "Apply"],
+        "drift.yml": ["Plan main against the tenant"],
+        "ci.yml": [],
+    }
+    assert {w.name for w in WORKFLOWS.glob("*.yml")} == set(tenant_steps)
+    for workflow in WORKFLOWS.glob("*.yml"):
+        doc = load(workflow)
+        assert "secrets." not in str(doc.get("env", "")), f"{workflow.name}: workflow-level env"
+        for job in doc["jobs"].values():
+            assert "secrets." not in str(job.get("env", "")), f"{workflow.name}: job-level env"
+            holding = []
+            for step in job["steps"]:
+                env = step.get("env") or {}
+                assert all("secrets." not in str(v) for v in step.get("with", {}).values())
+                if any(s in str(v) for v in env.values() for s in TENANT_SECRETS):
+                    holding.append(step["name"])
+                if any("secrets." in str(v) for v in env.values()):
+                    assert "pip install" not in str(step.get("run", "")), step["name"]
+                # A secret reaches a script through env:, never by ${{ }} in the script.
+                assert "secrets." not in str(step.get("run", "")), step.get("name")
+            assert holding == tenant_steps[workflow.name], workflow.name
+
+
+def test_every_install_uses_the_pinned_constraints() -> None:
+    installs = 0
+    for workflow in WORKFLOWS.glob("*.yml"):
+        for step in load_job(workflow)["steps"]:
+            for line in str(step.get("run", "")).splitlines():
+                if "pip install" in line:
+                    assert f"-c {CONSTRAINTS}" in line, f"{workflow.name}: {line}"
+                    installs += 1
+    assert installs == 3, "plan, apply and drift install the tool"
+    # ci.yml runs .ci/run, which runs `make test`: the Makefile's install.
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    [stamp] = [line for line in makefile.splitlines() if line.startswith("$(STAMP):")]
+    assert CONSTRAINTS in stamp.split(":", 1)[1].split(), "a new pin re-installs"
+    project = [line for line in makefile.splitlines() if "pip install" in line and "-e" in line]
+    assert project and all(f"-c {CONSTRAINTS}" in line for line in project)
+
+
+def test_the_constraints_pin_every_dependency_exactly_within_its_range() -> None:
+    pins: dict[str, str] = {}
+    for line in (REPO / CONSTRAINTS).read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^=\s;]+)", line)
+        assert m, f"not name==version: {line!r}"
+        name = re.sub(r"[-_.]+", "-", m[1]).lower()
+        assert name not in pins, f"{name} pinned twice"
+        pins[name] = m[2]
+    assert "reconciler" not in pins, "the project itself is not a constraint"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        req = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", req.name).lower()
+        assert name in pins, f"{req.name} is not pinned in {CONSTRAINTS}"
+        assert req.specifier.contains(pins[name], prereleases=True), (spec, pins[name])
+
+
+def codeowners() -> list[tuple[str, list[str]]]:
+    rules = []
+    for line in (REPO / ".github" / "CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            pattern, *owners = line.split()
+            rules.append((pattern, owners))
+    return rules
+
+
+def owners_of(path: str, rules: list[tuple[str, list[str]]]) -> list[str]:
+    """The owners of ``path`` by the last matching rule (the forms this file uses: anchored
+    paths, a trailing slash for a directory)."""
+    found: list[str] = []
+    for pattern, owners in rules:
+        assert pattern.startswith("/") and "*" not in pattern, f"unsupported pattern {pattern}"
+        anchored = pattern.lstrip("/")
+        if path == anchored.rstrip("/") or path.startswith(anchored.rstrip("/") + "/"):
+            found = owners
+    return found
+
+
+def test_codeowners_guard_the_tool_the_workflows_and_the_guardrails() -> None:
+    rules = codeowners()
+    assert rules and all(
+        owners and all(re.fullmatch(r"@[\w.-]+(/[\w.-]+)?", o) for o in owners)
+        for _, owners in rules
+    )
+    text = (REPO / ".github" / "CODEOWNERS").read_text()
+    assert "Replace @your-org/platform-admins" in text, "the placeholder says to replace it"
+    for path in (
+        "reconciler/cli.py",
+        "reconciler/gitops/github.py",
+        ".github/workflows/plan.yml",
+        ".github/CODEOWNERS",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        CONSTRAINTS,
+        "policies/access.yaml",
+        "desired-state/tenant.yaml",
+    ):
+        assert owners_of(path, rules), f"{path} has no code owner"
+    # Day-to-day identity changes are reviewed as any pull request is, not by the owners.
+    assert not owners_of(SALES, rules)
+    assert not owners_of("desired-state/rules.yaml", rules)

@@ -158,9 +158,11 @@ def world(tmp: Path, *, licences: tuple[str, ...] = ()) -> Iterator[World]:
     origin, dev, db = tmp / "origin.git", tmp / "dev", tmp / "tenant.db"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     dev.mkdir()
-    for part in ("desired-state", "policies", ".github"):
+    for part in ("desired-state", "policies", ".github", ".ci"):
         shutil.copytree(REPO / part, dev / part)
-    shutil.copy(REPO / "README.md", dev / "README.md")
+    # What the workflows install from (pip's install is only recorded: see runner.py).
+    for part in ("README.md", "pyproject.toml"):
+        shutil.copy(REPO / part, dev / part)
     (dev / ".gitignore").write_text(".reconciler/\n")
     init = [sys.executable, "-m", "reconciler", "tenant", "init", "--db", str(db)]
     init += ["--profile", "goto", "--verified-domain", "acme.example"]
