@@ -16,11 +16,13 @@ from pathlib import Path
 from reconciler import aio
 from reconciler.apply.report import render_text as render_receipt
 from reconciler.apply.run import apply_plan
+from reconciler.commands.tenant_init import fitting
 from reconciler.desired.state import DesiredState
 from reconciler.plan.model import Plan
 from reconciler.plan.render import render_text
-from reconciler.plan.run import ensure_local_tenant, load_state, make_plan, read_tenant
+from reconciler.plan.run import load_state, make_plan, read_tenant
 from reconciler.scim import open_client
+from reconciler.tenant.store import init_tenant
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 # In desired-state's git history: added, then removed when they left the company.
@@ -70,7 +72,8 @@ def run_demo(directory: Path, say: Callable[[str], None], *, color: bool = False
         for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             stale.unlink(missing_ok=True)
         shutil.rmtree(Path(".reconciler") / "journal", ignore_errors=True)
-        ensure_local_tenant(state, url)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        init_tenant(db, fitting(state))  # plan and apply never create a local: tenant
     say(f"== 1. Provision a fresh embedded tenant ({url}) from {directory}/")
     first = aio.run(_plan(state, url))
     receipt = aio.run(apply_plan(first, state.tenant, repo_dir=directory))

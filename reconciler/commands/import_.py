@@ -15,18 +15,12 @@ from reconciler.diagnostics import render_text
 from reconciler.errors import TenantError, UsageError
 from reconciler.importer import declared, import_tenant
 from reconciler.live import LiveState
-from reconciler.scim import open_client, read_live
+from reconciler.scim import existing_local_tenant, open_client, read_live
 
 
 def _check_url(tenant: str) -> None:
     if tenant.startswith("local:"):
-        db = Path(tenant.removeprefix("local:"))
-        if not db.is_file():
-            raise UsageError(
-                f"there is no embedded tenant at {db}",
-                "name an existing one (e.g. local:.reconciler/tenant.db, made by apply or "
-                "`reconciler tenant seed`)",
-            )
+        existing_local_tenant(tenant)  # a mistyped path is not an empty tenant to import
         return
     parts = urlsplit(tenant)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -10,22 +10,25 @@ from reconciler.desired.loader import load
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER
 from reconciler.desired.state import DesiredState
 from reconciler.errors import UsageError
-from reconciler.plan.run import InvalidState
+from reconciler.plan.run import InvalidState, tenant_url
 from reconciler.tenant.settings import Extension, ExtensionAttribute, TenantSettings
 from reconciler.tenant.store import init_tenant
 
 
-def extensions_from(directory: Path) -> tuple[Extension, ...]:
-    """The custom extension schemas a desired state's attributes.yaml declares."""
+def _state(directory: Path, option: str) -> DesiredState:
     result = load(directory)
     if result.state is None:
         # Printed with each problem; no tenant is written.
         raise InvalidState(
             result.diagnostics,
-            f"the desired state in {directory} (--schema-from) does not validate; "
-            "no tenant was written",
+            f"the desired state in {directory} ({option}) does not validate; no tenant was written",
         )
-    return extensions_of(result.state)
+    return result.state
+
+
+def extensions_from(directory: Path) -> tuple[Extension, ...]:
+    """The custom extension schemas a desired state's attributes.yaml declares."""
+    return extensions_of(_state(directory, "--schema-from"))
 
 
 def extensions_of(state: DesiredState) -> tuple[Extension, ...]:
@@ -44,8 +47,45 @@ def extensions_of(state: DesiredState) -> tuple[Extension, ...]:
     return tuple(Extension(urn=u, attributes=tuple(attrs)) for u, attrs in by_urn.items())
 
 
+def fitting(state: DesiredState, licences: dict[str, int] | None = None) -> TenantSettings:
+    """An embedded tenant's settings to fit a desired state: its profile's constraints, its
+    verified domains, and the custom extension schemas it declares (a real tenant has these
+    already; the embedded one learns them at its creation)."""
+    profile = str(state.tenant.profile)
+    return TenantSettings(
+        profile=profile,
+        licences=licences or {},
+        verified_domains=tuple(d.lower() for d in state.tenant.verified_domains),
+        groups_immutable=profile == "genesys",
+        active_only_listing=profile == "genesys",
+        extensions=extensions_of(state),
+    )
+
+
+def _init_for(directory: Path, licences: dict[str, int]) -> None:
+    state = _state(directory, "--for")
+    url = tenant_url(state, None)
+    if not url.startswith("local:"):
+        raise UsageError(
+            f"the desired state in {directory} names {url}, not an embedded tenant",
+            "--for creates the embedded tenant that tenant.yaml's url: local:PATH names; a "
+            "real tenant is created at its vendor",
+        )
+    db = Path(url.removeprefix("local:"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    settings = fitting(state, licences)
+    init_tenant(db, settings)
+    typer.echo(f"tenant {db}: {settings.model_dump_json()}")
+
+
 def run(
-    db: Path = typer.Option(..., "--db", help="The tenant's SQLite database."),
+    db: Path | None = typer.Option(None, "--db", help="The tenant's SQLite database."),
+    for_: Path | None = typer.Option(
+        None,
+        "--for",
+        help="The embedded tenant DIR's tenant.yaml names (url: local:PATH), with its profile, "
+        "verified domains and custom schemas; takes only --licence besides.",
+    ),
     profile: str = typer.Option("generic", "--profile", help="generic, goto or genesys."),
     licence: list[str] = typer.Option(
         [], "--licence", help="PRODUCT=SEATS, repeatable: writes past capacity fail."
@@ -64,7 +104,31 @@ def run(
     ),
 ) -> None:
     """Create (or reconfigure) a tenant database. Profiles set the vendor's constraints:
-    goto (verified domains, licences), genesys (groups immutable, active-only listing)."""
+    goto (verified domains, licences), genesys (groups immutable, active-only listing).
+
+    `reconciler tenant init --for desired-state` creates the embedded tenant that plan and
+    apply use when tenant.yaml's url is local:PATH (they never create one: a mistyped path
+    must not look like an empty tenant).
+    """
+    if for_ is not None and (
+        db is not None
+        or profile != "generic"
+        or verified_domain
+        or groups_immutable
+        or active_only_listing
+        or schema_from is not None
+    ):
+        raise UsageError(
+            "--for takes the database, profile, verified domains and schemas from the desired "
+            "state; it cannot be combined with --db, --profile, --verified-domain, "
+            "--groups-immutable, --active-only-listing or --schema-from",
+            "use --for DIR (with --licence if needed), or --db PATH with the other options",
+        )
+    if for_ is None and db is None:
+        raise UsageError(
+            "tenant init needs --db PATH or --for DIR",
+            "e.g. reconciler tenant init --for desired-state",
+        )
     if profile not in ("generic", "goto", "genesys"):
         raise UsageError(f"unknown profile {profile!r}", "use generic, goto or genesys")
     licences: dict[str, int] = {}
@@ -75,6 +139,10 @@ def run(
                 f"--licence {item!r} is not PRODUCT=SEATS", "write e.g. --licence 'GoTo Meeting=50'"
             )
         licences[product] = int(seats)
+    if for_ is not None:
+        _init_for(for_, licences)
+        return
+    assert db is not None
     settings = TenantSettings(
         profile=profile,
         licences=licences,

@@ -10,7 +10,7 @@ from reconciler import aio
 from reconciler.desired.models import CORE_USER
 from reconciler.errors import TenantError
 from reconciler.live import Capabilities
-from reconciler.plan.run import ensure_local_tenant, load_state, tenant_url
+from reconciler.plan.run import load_state, tenant_url
 from reconciler.scim import ScimClient, open_client
 from reconciler.scim.discovery import discover
 
@@ -43,7 +43,6 @@ def run(
     its /Schemas declare every custom attribute the desired state uses. Exit 1 on a problem."""
     state = load_state(directory).state
     url = tenant_url(state, tenant)
-    ensure_local_tenant(state, url)
     try:
         caps, users, groups, rate, warnings = aio.run(_status(url, state))
     except TenantError as exc:

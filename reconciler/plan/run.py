@@ -84,37 +84,9 @@ class InvalidState(InputError):
         self.diagnostics = diagnostics
 
 
-def ensure_local_tenant(state: DesiredState, url: str) -> None:
-    """A ``local:`` tenant that does not exist yet is created to fit the desired state: its
-    profile's constraints, verified domains, and the custom extension schemas it declares
-    (a real tenant has these already; the embedded one learns them once)."""
-    if not url.startswith("local:"):
-        return
-    db = Path(url.removeprefix("local:"))
-    if db.exists():
-        return
-    from reconciler.commands.tenant_init import extensions_of
-    from reconciler.tenant.settings import TenantSettings
-    from reconciler.tenant.store import init_tenant
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    profile = str(state.tenant.profile)
-    init_tenant(
-        db,
-        TenantSettings(
-            profile=profile,
-            verified_domains=tuple(state.tenant.verified_domains),
-            groups_immutable=profile == "genesys",
-            active_only_listing=profile == "genesys",
-            extensions=extensions_of(state),
-        ),
-    )
-
-
 async def read_tenant(state: DesiredState, url: str, progress: Progress | None = None) -> LiveState:
     from reconciler.scim import open_client, read_live
 
-    ensure_local_tenant(state, url)
     t = state.tenant
     async with open_client(url, auth=t.auth, profile=t.profile, rate_limit=t.rate_limit) as client:
         return await read_live(client, progress=progress)
@@ -228,6 +200,10 @@ def plan_directory(
     g = guardrails or Guardrails()
     loaded = load_state(directory)
     url = tenant_url(loaded.state, tenant)
+    if url.startswith("local:"):
+        from reconciler.scim import existing_local_tenant
+
+        existing_local_tenant(url)  # a mistyped path is not a new, empty tenant
     # Bad --allow, --policies or --base fail before any request.
     allowances(g.allow)
     policy_dir(g, loaded.state)

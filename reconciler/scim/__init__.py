@@ -17,9 +17,34 @@ from reconciler.scim.profiles import facts
 from reconciler.scim.read import read_live
 from reconciler.urls import has_credentials, has_query
 
-__all__ = ["ScimClient", "has_credentials", "has_query", "open_client", "read_live"]
+__all__ = [
+    "ScimClient",
+    "existing_local_tenant",
+    "has_credentials",
+    "has_query",
+    "open_client",
+    "read_live",
+]
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+CREATE_HINT = (
+    "fix the path (tenant.yaml's url, or --tenant), or create the tenant: `reconciler demo` "
+    "(the sample company, provisioned) or `reconciler tenant init --for DIR` (empty, fitting "
+    "DIR's desired state)"
+)
+
+
+def existing_local_tenant(url: str) -> Path:
+    """The database of a ``local:<path>`` URL, which must exist: a mistyped path would
+    otherwise open a new, empty tenant, and the plan would create everything."""
+    db = Path(url.removeprefix("local:"))
+    if db.is_dir():
+        raise TenantError(f"{db} is a directory, not an embedded tenant ({url})", CREATE_HINT)
+    if not db.is_file():
+        raise TenantError(f"there is no embedded tenant at {db} ({url})", CREATE_HINT)
+    return db
 
 
 @asynccontextmanager
@@ -33,7 +58,7 @@ async def open_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[ScimClient]:
     """A client for ``url``: an http(s) SCIM base URL, or ``local:<path>`` for the embedded
-    tenant served in process (no socket, no server to start)."""
+    tenant served in process (no socket, no server to start), which must exist already."""
     if has_credentials(url):
         raise TenantError(
             "the tenant URL carries credentials (user:password@); they are not shown here",
@@ -59,8 +84,7 @@ async def open_client(
     if url.startswith("local:"):
         from reconciler.tenant.app import SCIM_PREFIX, build_app
 
-        db = Path(url.removeprefix("local:"))
-        db.parent.mkdir(parents=True, exist_ok=True)
+        db = existing_local_tenant(url)
         transport = httpx.ASGITransport(app=build_app(db))  # type: ignore[arg-type]
         base = f"http://embedded-tenant{SCIM_PREFIX}/"
         rate = rate_limit or 0.0  # in process: nothing to protect

@@ -350,6 +350,7 @@ def test_receipts_from_real_applies(repo: Path) -> None:
         r = run(repo, "apply", "--dir", "ds", "--auto-approve")
         assert r.returncode == 0, r.stdout + r.stderr
 
+    assert run(repo, "tenant", "init", "--for", "ds").returncode == 0
     merge = git(repo, "rev-parse", "HEAD~2")  # the merge of pull request #6
     git(repo, "checkout", "-q", merge)
     apply()

@@ -39,6 +39,7 @@ def tree(root: Path) -> dict[str, str]:
 
 def test_import_from_the_embedded_tenant_then_plan_is_empty(tmp_path: Path) -> None:
     shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    assert run(tmp_path, "tenant", "init", "--for", "desired-state").returncode == 0
     assert run(tmp_path, "apply", "--auto-approve").returncode == 0
     imported = run(
         tmp_path, "import", "--out", "imported", "--tenant", "local:.reconciler/tenant.db"
@@ -62,6 +63,7 @@ def test_import_onto_the_directory_it_came_from_changes_nothing(tmp_path: Path) 
     """The sample desired-state, applied and imported back onto itself: not a byte moves
     (comments, quotes, shorthand emails, members lists, sensitive flags, descriptions)."""
     shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    assert run(tmp_path, "tenant", "init", "--for", "desired-state").returncode == 0
     assert run(tmp_path, "apply", "--auto-approve").returncode == 0
     before = tree(tmp_path / "desired-state")
     r = run(

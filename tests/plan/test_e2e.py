@@ -123,3 +123,43 @@ def test_a_mistyped_policy_directory_stops_before_any_request(tmp_path: Path) ->
     assert plan.returncode == 1
     assert "error: no such policy directory: polices" in plan.stderr
     assert "cannot reach" not in plan.stderr and "Traceback" not in plan.stderr
+
+
+def test_a_mistyped_local_tenant_is_refused_never_created(tmp_path: Path) -> None:
+    """`url: local:.reconciler/tenat.db` must not open a new, empty tenant (a plan to create
+    everything): plan, apply, import and tenant status refuse it, naming the path and how to
+    create a tenant; only `tenant init` (and demo, serve, seed) create one."""
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    tenant_yaml = tmp_path / "desired-state" / "tenant.yaml"
+    good = tenant_yaml.read_text()
+    assert "url: local:.reconciler/tenant.db\n" in good
+    tenant_yaml.write_text(good.replace("tenant.db", "tenat.db"))
+    for args in (
+        ("plan",),
+        ("apply", "--auto-approve"),
+        ("tenant", "status"),
+        ("import", "--out", "imported", "--tenant", "local:.reconciler/tenat.db"),
+    ):
+        r = run(*args, cwd=tmp_path)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert r.stderr.startswith(
+            "error: there is no embedded tenant at .reconciler/tenat.db "
+            "(local:.reconciler/tenat.db)\n"
+        ), (args, r.stderr)
+        assert "`reconciler tenant init --for DIR`" in r.stderr and "`reconciler demo`" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / ".reconciler").exists() and not (tmp_path / "imported").exists()
+
+    tenant_yaml.write_text(good)
+    made = run("tenant", "init", "--for", "desired-state", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith('tenant .reconciler/tenant.db: {"profile":"goto"')
+    plan = run("plan", "--out", "plan.json", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "53 to create" in plan.stdout
+    # A saved plan whose tenant has gone (deleted, or the plan carried elsewhere).
+    (tmp_path / ".reconciler" / "tenant.db").unlink()
+    applied = run("apply", "plan.json", cwd=tmp_path)
+    assert applied.returncode == 1, applied.stdout
+    assert "error: there is no embedded tenant at .reconciler/tenant.db" in applied.stderr
+    assert not (tmp_path / ".reconciler" / "tenant.db").exists()

@@ -109,6 +109,8 @@ def test_deleting_a_team_is_blocked_then_allowed(tmp_path: Path) -> None:
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@x", "add", ".")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "sample")
     cli = [sys.executable, "-m", "reconciler"]
+    init = [*cli, "tenant", "init", "--for", "desired-state"]
+    subprocess.run(init, cwd=tmp_path, check=True, capture_output=True)
     first = subprocess.run(
         [*cli, "apply", "--auto-approve"], cwd=tmp_path, capture_output=True, text=True
     )

@@ -232,6 +232,8 @@ def test_change_and_plan_policies_block_a_plan_with_annotations(tmp_path: Path) 
         "    expression: plan.changes < 10\n"
         "    message: '{{ plan.changes }} changes in one plan'\n"
     )
+    init = [sys.executable, "-m", "reconciler", "tenant", "init", "--for", "desired-state"]
+    subprocess.run(init, cwd=tmp_path, check=True, capture_output=True)
     r = subprocess.run(
         [sys.executable, "-m", "reconciler", "plan", "--format", "github"],
         cwd=tmp_path,

@@ -35,10 +35,16 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "nowhere: error: no such directory",
         ),
         (("seed", "--db", "t.db", "--users", "-1"), 1, "greater than or equal to 0"),
+        (("init",), 1, "tenant init needs --db PATH or --for DIR"),
+        (("init", "--for", "s", "--db", "t.db"), 1, "cannot be combined with --db"),
+        (("init", "--for", "remote"), 1, "names https://scim.example/v2, not an embedded tenant"),
+        (("init", "--for", "nowhere"), 1, "nowhere: error: no such directory"),
     ],
 )
 def test_bad_input(tmp_path: Path, args: tuple[str, ...], code: int, expected: str) -> None:
     (tmp_path / "junk.txt").write_text("not a database, just text\n" * 100)
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "tenant.yaml").write_text("url: https://scim.example/v2\n")
     r = tenant(tmp_path, *args)
     assert r.returncode == code, r.stderr
     assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
