@@ -269,6 +269,8 @@ def report_validation_error(
                 hint = f"write a list: {loc[-1]}: [{example}], or one '- item' per line"
             elif isinstance(value, dict | list):
                 hint = "write one plain value here"
+            elif kind == "bool_type" and isinstance(value, str):
+                hint = "write true or false, unquoted (YAML reads yes, no, on and off as text)"
             col.add(f, full, f"{name} must be {expected}, not {_shown(value, secret)}", hint)
         elif kind in _BOUNDS:
             word, instead = _BOUNDS[kind]

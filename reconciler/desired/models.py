@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     StringConstraints,
     Tag,
     field_validator,
@@ -39,6 +40,11 @@ DURATION = re.compile(r"^(\d+)([hdw])$")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 604800}
 MAX_GRACE_DAYS = 36500  # a grace period beyond this is "never"; dates past it overflow
 
+
+# Only a real YAML boolean (true/false) is one: pydantic's lax mode would read "yes", "off",
+# 1 or "0" as booleans (YAML 1.2 reads yes/no/on/off as text), so `active: off` would pass as
+# false by accident and `active: "no"` by luck. Other fields keep their coercions.
+Bool = StrictBool
 
 # Validator messages read "what is wrong | what to write instead"; the loader splits them.
 
@@ -196,7 +202,7 @@ class Limit(Model):
 
 
 class Safety(Model):
-    """Limits on every kind of access loss (enforced by the plan)."""
+    """Limits on every kind of access loss (enforced by the plan, and again by apply)."""
 
     deletions: Limit = Limit()
     suspensions: Limit = Limit()
@@ -350,11 +356,13 @@ class Attribute(Model):
 
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
     type: AttrType = AttrType.string
-    multi_valued: bool = False
-    required: bool = False
+    multi_valued: Bool = False
+    required: Bool = False
     allowed_values: list[str | int | float | bool] | None = None
-    case_exact: bool = False
-    sensitive: bool = Field(False, description="Masked in PR comments and receipts.")
+    case_exact: Bool = False
+    sensitive: Bool = Field(
+        False, description="Masked in PR comments, policy messages and receipts."
+    )
     description: str | None = None
     scim: ScimLocation = ScimLocation()
 
@@ -463,13 +471,13 @@ class Name(Model):
 class Email(Model):
     value: Annotated[str, StringConstraints(pattern=EMAIL)]
     type: Literal["work", "home", "other"] = "work"
-    primary: bool = False
+    primary: Bool = False
 
 
 class PhoneNumber(Model):
     value: NonEmpty
     type: NonEmpty = "work"
-    primary: bool = False
+    primary: Bool = False
 
 
 def _email_shorthand_schema(schema: dict[str, Any]) -> None:
@@ -492,7 +500,7 @@ class User(Model):
     preferredLanguage: str | None = None
     locale: str | None = None
     timezone: str | None = None
-    active: bool = True
+    active: Bool = True
     emails: list[Email] = Field(
         default_factory=list,
         description="Addresses; a plain string is short for {value: …, type: work}, the first "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -551,6 +553,85 @@ def test_error_class(
     for d in result.diagnostics:
         assert d.hint, f"every error says what to write instead: {d}"
         assert "s3cr3t" not in d.message + d.hint
+
+
+def test_only_real_yaml_booleans_are_booleans(tmp_path: Path) -> None:
+    """YAML 1.2 reads yes/no/on/off as text; pydantic's lax mode read them (and "true", 1, 0)
+    as booleans, so `active: off` suspended a user by accident. Every boolean field of the
+    models takes true or false only, each wrong one reported at its place, all in one run."""
+    files: dict[str, str | bytes | None] = {
+        "attributes.yaml": (
+            "attributes:\n"
+            "  - name: costCenter\n"
+            "    sensitive: yes\n"
+            "    multi_valued: 'false'\n"
+            "  - name: level\n"
+            "    type: integer\n"
+            "    required: 0\n"
+            "    case_exact: True\n"  # a real YAML 1.2 boolean
+        ),
+        U: (
+            "users:\n"
+            "  - userName: a@acme.example\n"
+            '    active: "yes"\n'
+            "  - userName: b@acme.example\n"
+            "    active: off\n"
+            "  - userName: c@acme.example\n"
+            "    active: 1\n"
+            "    emails: [{value: c@acme.example, primary: 'true'}]\n"
+            "    phoneNumbers: [{value: '+1 555 0100', primary: on}]\n"
+            "  - userName: d@acme.example\n"
+            "    active: false\n"
+            "    emails: [{value: d@acme.example, primary: true}]\n"
+        ),
+    }
+    write(tmp_path / "state", files)
+    r = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "state"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    unquote = "write true or false, unquoted (YAML reads yes, no, on and off as text)"
+    assert r.stdout.splitlines() == [
+        "state/attributes.yaml:3:16: error: sensitive must be true or false, not str 'yes'",
+        f"    hint: {unquote}",
+        "state/attributes.yaml:4:19: error: multi_valued must be true or false, not str 'false'",
+        f"    hint: {unquote}",
+        "state/attributes.yaml:7:15: error: required must be true or false, not int 0",
+        "    hint: write true or false",
+        f"state/{U}:3:13: error: active must be true or false, not str 'yes'",
+        f"    hint: {unquote}",
+        f"state/{U}:5:13: error: active must be true or false, not str 'off'",
+        f"    hint: {unquote}",
+        f"state/{U}:7:13: error: active must be true or false, not int 1",
+        "    hint: write true or false",
+        f"state/{U}:8:47: error: emails[0].primary must be true or false, not str 'true'",
+        f"    hint: {unquote}",
+        f"state/{U}:9:52: error: phoneNumbers[0].primary must be true or false, not str 'on'",
+        f"    hint: {unquote}",
+        "invalid: 8 errors, 0 warnings",
+    ]
+    # Written as real booleans, the same files load, as booleans.
+    fixed: dict[str, str | bytes | None] = {}
+    for rel, bad, good in (
+        ("attributes.yaml", "sensitive: yes", "sensitive: true"),
+        ("attributes.yaml", "'false'", "false"),
+        ("attributes.yaml", "required: 0", "required: false"),
+        (U, '"yes"', "true"),
+        (U, "active: off", "active: false"),
+        (U, "active: 1", "active: true"),
+        (U, "'true'", "true"),
+        (U, "primary: on", "primary: false"),
+    ):
+        fixed[rel] = str(fixed.get(rel) or files[rel]).replace(bad, good)
+    result = load(write(tmp_path / "fixed", fixed))
+    assert result.ok, result.diagnostics
+    assert result.state is not None
+    assert [u.active for u in result.state.users] == [True, False, True, False]
+    assert [a.case_exact for a in result.state.attributes] == [False, True]
 
 
 def test_base_is_valid(tmp_path: Path) -> None:
