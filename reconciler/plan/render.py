@@ -7,6 +7,7 @@ import functools
 import html
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -55,7 +56,7 @@ def _env() -> jinja2.Environment:
         autoescape=False,  # noqa: S701
     )
     env.filters["md"] = md
-    env.filters["code"] = lambda s: str(s).replace("`", "ˋ")
+    env.filters["codespan"] = codespan
     env.filters["fence"] = fence
     env.filters["names"] = names
     env.filters["mdnames"] = lambda xs, limit=NAMES_SHOWN: md(names(xs, limit)) if xs else ""
@@ -72,9 +73,22 @@ def md(text: Any) -> str:
     return s
 
 
+def codespan(text: Any) -> str:
+    """User text as a whole inline code span, every character kept (a reviewer copies the real
+    name): fenced by one backtick more than its longest run of backticks, so none of them can
+    close it, padded with a space where it begins or ends with one, and on one line."""
+    s = str(text).replace("\n", " ").replace("\r", " ")
+    ticks = "`" * (max(map(len, re.findall("`+", s)), default=0) + 1)
+    pad = " " if s[:1] in ("`", " ", "") or s[-1:] in ("`", " ") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
 def fence(text: Any) -> str:
-    """Text inside a ``` block: one line, and no way to close the block."""
-    return str(text).replace("```", "ˋˋˋ").replace("\n", " ").replace("\r", " ")
+    """Text inside a ``` block, every character kept (backticks too: a reviewer copies the
+    real name): only made one line. That is enough: a code block closes only at a line that
+    starts with a fence, and every line of the plan's blocks starts with the plan's own
+    symbol (``+``, ``~``, ``#``…), never with user text."""
+    return str(text).replace("\n", " ").replace("\r", " ")
 
 
 def names(xs: Any, limit: int | None = NAMES_SHOWN) -> str:

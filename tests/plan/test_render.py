@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,15 +152,87 @@ def test_markdown_escapes_user_text() -> None:
         summary={"update": 1},
     )
     md = render_markdown(plan)
-    outside_code = "".join(md.split("```")[::2])
+    before, rest = md.split("```diff\n", 1)
+    outside_code = before + rest.split("\n```\n", 1)[1]  # the block closes at its own fence
     assert "<img" not in outside_code and "</details><img" not in outside_code
     # Outside code blocks a word joiner keeps it from being a mention (inside, GitHub never
     # makes mentions or HTML).
     assert "@octocat" not in outside_code
     table = next(line for line in md.splitlines() if line.startswith("| products"))
     assert table.count(" | ") == 3, "a | in user text does not add table columns"
-    body = md.split("```diff", 1)[1].split("\n```\n", 1)[0]
-    assert "```" not in body, "user text cannot close the code block"
+
+
+def _parsed(md: str) -> list[Any]:
+    """The comment as a CommonMark parser with GitHub's tables reads it (markdown-it-py)."""
+    from markdown_it import MarkdownIt
+
+    return list(MarkdownIt("commonmark").enable("table").parse(md))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "o`brien@x.example",
+        "`leading and trailing`",
+        "x</details><img src=x onerror=alert(1)>@octocat | col ```diff",
+        "two\n```\n</details>\n\n<b>lines</b> | @octocat",
+        "``` ```` `",
+    ],
+)
+def test_markdown_keeps_backticks_and_stays_inert(name: str) -> None:
+    """A reviewer copying a name from the comment gets its real characters (a look-alike, ˋ,
+    used to stand in for the backtick), and the name still cannot leave its code block, code
+    span or table cell, open HTML or mention anyone."""
+    plan = Plan(
+        tenant_url=f"https://scim.example/v2/{name}",
+        plan_hash="f" * 64,
+        changes=(
+            Change(
+                action="update",
+                resource_type="User",
+                key=name,
+                reason=f"drift: {name}",
+                fields=(FieldChange(path="title", before=name, after="ok"),),
+            ),
+        ),
+        access=(AccessChange(grant="products", value=name, gains=(name,)),),
+        summary={"update": 1},
+    )
+    md = render_markdown(plan)
+    assert "ˋ" not in md
+    one_line = name.replace("\n", " ")
+    tokens = _parsed(md)
+    inlines = [c for t in tokens for c in t.children or ()]
+    # The comment's own HTML, and none from the name.
+    assert [t.content.strip() for t in tokens if t.type == "html_block"] == [
+        PLAN_HASH_MARKER.format("f" * 64),
+        "<details open><summary><b>Users</b> (1)</summary>",
+        "</details>",
+    ]
+    assert not [c for c in inlines if c.type == "html_inline"]
+    # One code block, the diff, with the name exactly as written on each of its lines.
+    [block] = [t for t in tokens if t.type == "fence"]
+    assert block.info == "diff"
+    assert block.content.splitlines() == [
+        f"~ update {one_line}",
+        f"#   drift: {one_line}",
+        f'~   title: {json.dumps(name, ensure_ascii=False)} → "ok"',
+    ]
+    # The tenant URL: one code span holding it exactly.
+    assert inlines[
+        inlines.index(next(c for c in inlines if c.content == "Tenant ")) + 1
+    ].content == (f"https://scim.example/v2/{one_line}")
+    # The access table: one row of four cells, the name's text in two of them, no mention.
+    cells = [
+        t.children or []
+        for t, before in zip(tokens[1:], tokens, strict=False)
+        if t.type == "inline" and before.type == "td_open"
+    ]
+    assert len(cells) == 4
+    shown = one_line.replace("@", "@\u2060")
+    assert ["".join(c.content for c in cell) for cell in cells] == ["products", shown, shown, ""]
+    outside_code = " ".join(c.content for c in inlines if c.type == "text")
+    assert "@octocat" not in outside_code
 
 
 def test_sensitive_values_are_masked() -> None:
