@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from reconciler.policy.loader import CompiledPolicy, PolicySet
 from reconciler.policy.subjects import (
     group_names,
     group_subject,
+    masker,
     rule_subject,
     tenant_subject,
     user_subject,
@@ -105,6 +106,7 @@ def evaluate(
     subjects: Iterable[tuple[str, dict[str, Any], Source | None]],
     variable: str,
     tenant: dict[str, Any],
+    mask: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[Violation]:
     """Run every policy over every subject ``(key, data, source)``. An expression that cannot
     be evaluated for a subject (a missing field, a type mismatch) counts as a violation: a
@@ -112,7 +114,8 @@ def evaluate(
 
     Converting data to CEL costs more than evaluating a compiled expression (about a
     microsecond a string), so one context a subject serves every policy, and it holds only
-    the fields the policies read."""
+    the fields the policies read. ``mask``: the subject as a violation's message may show it
+    (sensitive values hidden); expressions always see it whole."""
     out: list[Violation] = []
     if not policies:
         return out
@@ -121,6 +124,7 @@ def evaluate(
     tenant = _pruned(tenant, fields_used(sources, "tenant"))
     for key, data, source in subjects:
         ctx = cel.Context({variable: _pruned(data, fields), "tenant": tenant}, functions=FUNCTIONS)
+        shown: cel.Context | None = None  # made for the first violation that needs it
         for p in policies:
             try:
                 ok = p.program.execute(ctx)
@@ -138,9 +142,19 @@ def evaluate(
                 )
                 continue
             if ok is not True:
+                if shown is None:
+                    masked = mask(data) if mask is not None else data
+                    shown = (
+                        ctx
+                        if masked is data
+                        else cel.Context(
+                            {variable: _pruned(masked, fields), "tenant": tenant},
+                            functions=FUNCTIONS,
+                        )
+                    )
                 out.append(
                     Violation(
-                        p.policy.name, p.policy.severity, variable, key, _render(p, ctx), source
+                        p.policy.name, p.policy.severity, variable, key, _render(p, shown), source
                     )
                 )
     return out
@@ -180,9 +194,9 @@ def evaluate_state(
         for r, src in zip(state.rules, _sources(state.rule_sources, state.rules), strict=True)
     )
     return [
-        *evaluate(policies.for_subject("user"), users, "user", tenant),
+        *evaluate(policies.for_subject("user"), users, "user", tenant, masker(state, "user")),
         *evaluate(policies.for_subject("group"), groups, "group", tenant),
-        *evaluate(policies.for_subject("rule"), rules, "rule", tenant),
+        *evaluate(policies.for_subject("rule"), rules, "rule", tenant, masker(state, "rule")),
     ]
 
 

@@ -2,11 +2,15 @@
 
 Optional single values are ``""`` and optional lists ``[]``, so expressions rarely need
 ``has()``; custom attributes appear only when set (``has(user.attributes.costCenter)``).
+
+Expressions see every value; a violation's message sees a ``sensitive`` attribute's value as
+``***`` (:func:`masker`): messages go to the pull-request comment, as the plan's masked
+fields do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.desired.models import Group, Rule, Tenant, User
@@ -94,3 +98,45 @@ def rule_subject(state: DesiredState, r: Rule, matched: int) -> dict[str, Any]:
         "matched": matched,
         "population": len(state.users),
     }
+
+
+MASK = "***"
+Subject = dict[str, Any]
+
+
+def masker(state: DesiredState, variable: str) -> Callable[[Subject], Subject] | None:
+    """What a ``variable`` subject looks like to a violation's message: the values of the
+    state's ``sensitive`` attributes masked (a user's, and a rule condition's on one). None
+    when there is nothing to mask."""
+    sensitive = {a.name.casefold() for a in state.attributes if a.sensitive}
+    if not sensitive:
+        return None
+    if variable == "user":
+
+        def user(data: Subject) -> Subject:
+            attrs = data.get("attributes")
+            if not attrs or not any(k.casefold() in sensitive for k in attrs):
+                return data
+            masked = {k: MASK if k.casefold() in sensitive else v for k, v in attrs.items()}
+            return {**data, "attributes": masked}
+
+        return user
+    if variable == "rule":
+
+        def rule(data: Subject) -> Subject:
+            conditions = data.get("conditions")
+            if not conditions:
+                return data
+            return {
+                **data,
+                "conditions": [
+                    {**c, "value": MASK}
+                    if str(c.get("attribute", "")).casefold() in sensitive
+                    and c.get("value") is not None
+                    else c
+                    for c in conditions
+                ],
+            }
+
+        return rule
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -338,3 +339,73 @@ def _evaluate_whole(p: Any, data: dict[str, Any]) -> list[tuple[str, str]]:
 
     ctx = cel.Context({"user": data, "tenant": TENANT}, functions=FUNCTIONS)
     return [] if p.program.execute(ctx) is True else [(p.policy.name, _render(p, ctx))]
+
+
+BADGE_POLICY = (
+    "policies:\n"
+    "  - name: badge-holders\n    subject: user\n    severity: warning\n"
+    # The expression sees the real value: only the holder of BG-7731 violates.
+    "    expression: '!has(user.attributes.badgeNumber) || "
+    'user.attributes.badgeNumber != "BG-7731"\'\n'
+    "    message: '{{ user.userName }} holds badge {{ user.attributes.badgeNumber }} "
+    "({{ user.attributes }}; {{ user.attributes.badgeNumber.lowerAscii() }}; "
+    '{{ user.attributes.badgeNumber == "BG-7731" }})\'\n'
+)
+
+
+def test_a_sensitive_value_is_masked_in_policy_messages(tmp_path: Path) -> None:
+    """A message may template a `sensitive` attribute (declared in attributes.yaml): the
+    violation is found on the real value, and the PR comment, validate's annotations and the
+    plan file show it masked, whichever way the message reads it."""
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(SAMPLE_POLICIES, tmp_path / "policies")
+    (tmp_path / "policies" / "badges.yaml").write_text(BADGE_POLICY)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cli = [sys.executable, "-m", "reconciler", *args]
+        return subprocess.run(cli, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert run("tenant", "init", "--for", "desired-state").returncode == 0
+    plan = run("plan", "--format", "markdown", "--out", "plan.json")
+    validate = run("validate", "--format", "github")
+    assert plan.returncode == 0 and validate.returncode == 0, plan.stderr + validate.stdout
+    comment, annotations = plan.stdout, validate.stdout
+    # The plan file keeps the value from git in its change (apply writes it), not in messages.
+    diagnostics = json.loads((tmp_path / "plan.json").read_text())["diagnostics"]
+    messages = "\n".join(d["message"] for d in diagnostics)
+    for shown in (comment.replace("\\*", "*"), annotations, messages):
+        assert "breakglass-admin@" in shown and "holds badge *** (" in shown, shown[-2000:]
+        assert "BG-7731" not in shown and "bg-7731" not in shown
+        assert "'badgeNumber': '***'" in shown and "'costCenter': 'CC-1300'" in shown
+        assert "; ***; False)" in shown  # derived from, and compared with, the mask
+    assert "(policy badge-holders)" in annotations
+
+
+def test_a_sensitive_value_in_a_rule_condition_is_masked_in_policy_messages(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "tenant.yaml").write_text("url: https://scim.example/v2\n")
+    (root / "state.yaml").write_text(
+        "attributes:\n  - name: pin\n    sensitive: true\n  - name: site\n"
+        "groups:\n  - displayName: Ops\n"
+        "users:\n  - userName: a@x.example\n    groups: [Ops]\n"
+        "    attributes: {pin: '9999', site: HQ}\n"
+        "rules:\n  - name: Vault\n    priority: 1\n"
+        "    match:\n      groups_any: [Ops]\n      conditions:\n"
+        "        - {attribute: PIN, op: eq, value: '9999'}\n"
+        "        - {attribute: site, op: eq, value: HQ}\n"
+        "    grants: {role: vault}\n"
+    )
+    body = (
+        "policies:\n  - name: no-vault\n    subject: rule\n"
+        "    expression: rule.grants.role != 'vault'\n"
+        "    message: '{{ rule.name }} on {{ rule.conditions }}'\n"
+    )
+    state = load(root).state
+    assert state is not None
+    [v] = evaluate_state(load_policies(write_policy(tmp_path, body)), state)
+    assert "9999" not in v.message
+    assert "'attribute': 'PIN'" in v.message and "'value': '***'" in v.message
+    assert "'value': 'HQ'" in v.message, "only the sensitive attribute is masked"
