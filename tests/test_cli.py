@@ -423,8 +423,27 @@ def _saved_plan(tmp_path: Path) -> dict[str, object]:
             "the plan's summary does not count its changes",
         ),
         (lambda d: d.update(blocked=True), "the plan's blocked flag does not match its plan_hash"),
+        (
+            # The hash covers the changes only: a row hidden from the access table.
+            lambda d: d.update(access=d["access"][1:]),  # type: ignore[index]
+            "the plan's access table does not match its changes (the changes make ",
+        ),
+        (
+            lambda d: d["access"][0]["gains"].append("mallory@x.example"),  # type: ignore[index]
+            "the plan's access table does not match its changes (it lists mallory@x.example, "
+            "whom no change touches)",
+        ),
     ],
-    ids=["no changes", "no summary", "no hash", "edited change", "edited summary", "blocked"],
+    ids=[
+        "no changes",
+        "no summary",
+        "no hash",
+        "edited change",
+        "edited summary",
+        "blocked",
+        "access row hidden",
+        "access row added",
+    ],
 )
 def test_show_refuses_a_plan_that_is_incomplete_or_edited(
     tmp_path: Path, edit: object, expected: str

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from reconciler.commands.plan import Format, echo_plan
 from reconciler.errors import InputError
+from reconciler.plan.accesscheck import check_access
 from reconciler.plan.hashing import ensure_unedited
 from reconciler.plan.model import FORMAT_VERSION, Plan
 
@@ -51,5 +52,12 @@ def run(
         Format.text, "--format", "-f", help="text, markdown (a PR comment), json or github."
     ),
 ) -> None:
-    """Show a saved plan in text, markdown (a PR comment), JSON or GitHub annotations."""
-    echo_plan(read_plan(plan_file), fmt, plan_file)
+    """Show a saved plan in text, markdown (a PR comment), JSON or GitHub annotations.
+
+    A plan edited after it was made is refused (exit 1): its changes must match its hash, and
+    its summary and its access table (who gains, who loses) must agree with its changes.
+    """
+    plan = read_plan(plan_file)
+    echo_plan(plan, fmt, plan_file)
+    for note in check_access(plan).unsure:
+        typer.echo(f"warning: access table: {note}", err=True)

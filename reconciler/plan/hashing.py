@@ -13,7 +13,8 @@ are left out because they are not intent:
 
 Whether the plan is blocked (has errors) is hashed too. A SHA-256 is no signature: it shows an
 edit that did not recompute it, and the merge workflow's comparison of plans; it cannot stop a
-forger, who can recompute it.
+forger, who can recompute it. What the hash leaves out but the changes determine (the summary,
+the access table as far as the changes show it) is checked against them by :func:`edited`.
 
 What the tenant is asked to do (action, object, fields before and after, body, operations,
 members) is all hashed: a managed value changed in the tenant since the review changes a
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.errors import InputError
+from reconciler.plan.accesscheck import check_access
 from reconciler.plan.model import Change, Plan, count_actions
 
 _NOT_INTENT: Any = {"reason": True, "version": True, "fields": {"__all__": {"why"}}}
@@ -63,6 +65,14 @@ def edited(plan: Plan) -> str:
         return "the plan's summary does not count its changes"
     if plan.blocked != any(d.severity == "error" for d in plan.diagnostics):
         return "the plan's blocked flag does not agree with its errors"
+    mismatches = check_access(plan).mismatches
+    if mismatches:
+        more = len(mismatches) - 1
+        return (
+            f"the plan's access table does not match its changes ({mismatches[0]}"
+            + (f"; and {more} more" if more else "")
+            + ")"
+        )
     return ""
 
 

@@ -167,8 +167,11 @@ def huge_plan(n: int = 4000) -> Plan:
             action="update",
             resource_type="User",
             key=f"user{i}@acme.example",
-            reason="attributes differ from desired-state (title)",
-            fields=(FieldChange(path="title", before="Engineer", after="Senior Engineer"),),
+            reason="attributes differ from desired-state (title, roles)",
+            fields=(
+                FieldChange(path="title", before="Engineer", after="Senior Engineer"),
+                FieldChange(path="roles", after=[{"value": "member", "primary": True}]),
+            ),
         )
         for i in range(n)
     )
@@ -177,7 +180,8 @@ def huge_plan(n: int = 4000) -> Plan:
         plan_hash=plan_hash("local:t.db", changes),
         changes=changes,
         summary={"update": n},
-        access=(AccessChange(grant="role", value="member", gains=tuple(c.key for c in changes)),),
+        # As the changes give it (a plan file whose table disagrees is refused).
+        access=(AccessChange(grant="roles", value="member", gains=tuple(c.key for c in changes)),),
     )
 
 
