@@ -10,7 +10,7 @@ deliberately when the plan was made (``--allow``, recorded in the plan) stay all
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.desired.models import Tenant
@@ -27,25 +27,29 @@ def _listed(items: list[str]) -> str:
     return "; ".join(items[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-def check_plan(plan: Plan, tenant: Tenant) -> None:
+def check_plan(plan: Plan, tenant: Tenant, done: Collection[int] = ()) -> None:
     """Refuse, before connecting, a plan that harms an account tenant.yaml protects by name
-    or exceeds one of its safety gates (every problem at once)."""
+    or exceeds one of its safety gates (every problem at once). ``done``: the indexes of
+    changes an interrupted apply of this plan already made (resumed: not checked again)."""
     problems = []
-    harmed = protected_by_name(plan.changes, Protection(tenant.protected))
+    todo = [c for i, c in enumerate(plan.changes) if i not in done]
+    harmed = protected_by_name(todo, Protection(tenant.protected))
     if harmed:
         problems.append(f"protected accounts (tenant.yaml protected:): {_listed(harmed)}")
     allow = {a.gate: ALL if a.up_to == "all" else a.up_to for a in plan.allowances}
-    # Changed rules are a gate on git, not on the tenant: the plan counted them.
+    # Changed rules and minimum holders are checks of git's desired state, which the plan
+    # made; the gates here are those on what the plan's changes do to the tenant.
     measured = losses(plan, (), 0, plan.live_grants, plan.live_memberships)
     gate_errors, _ = check_gates(plan, tenant.safety, allow, measured)
-    problems += [d.message for d in gate_errors if d.severity == "error"]
-    if problems:
+    gated = [d.message for d in gate_errors if d.severity == "error"]
+    if problems or gated:
+        what = "the rest of this plan is not applied" if done else "this plan is not applied"
         raise InputError(
-            "this plan is not applied: tenant.yaml, as it is now, does not allow it: "
-            + " | ".join(problems),
+            f"{what}: tenant.yaml, as it is now, does not allow it: "
+            + " | ".join(problems + gated),
             "tenant.yaml changed since the plan was made, or the plan file was edited: make a "
-            "new plan and review it (reconciler plan --out plan.json; --allow GATE=N for a "
-            "gate exceeded deliberately)",
+            "new plan and review it (reconciler plan --out plan.json"
+            + ("; --allow GATE=N there for a gate exceeded deliberately)" if gated else ")"),
         )
 
 

@@ -62,11 +62,11 @@ async def apply_plan(
     env: Mapping[str, str] = os.environ,
 ) -> Receipt:
     check_integrity(plan)
-    check_plan(plan, tenant)
     journal_path = journal_path or journal_of(plan)
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
         done = Journal.read(journal_path) if (resume or retry_failed) else {}
+        check_plan(plan, tenant, {i for i, d in done.items() if d.get("status") == "ok"})
         if not (resume or retry_failed) and journal_path.exists():
             journal_path.unlink()
         journal = Journal(journal_path)

@@ -93,6 +93,14 @@ def run(
             f"{flag} continues the apply of a saved plan, and no PLAN_FILE was given",
             f"pass the plan that was applied: reconciler apply plan.json {flag}",
         )
+    if plan_file is not None and (allow or policies is not None):
+        flag = "--allow" if allow else "--policies"
+        raise UsageError(
+            f"{flag} shapes a new plan, and PLAN_FILE was made already: its allowances and "
+            "policy checks are the ones it was reviewed with",
+            f"make a new plan with it (reconciler plan {flag} … --out plan.json), review it, "
+            "and apply that",
+        )
     if receipt_out is not None:
         check_out_file(receipt_out, "--receipt", "receipt.json")
     if plan_file is not None:

@@ -253,7 +253,31 @@ class ProtectedSelector(Model):
                 f"protected selector uses unknown variable {unknown[0]!r} | a selector sees "
                 "only user (the live account), e.g. user.userName"
             )
+        # Tried on an account with every field empty: a misspelt field would fail for every
+        # account, and a selector that cannot be evaluated protects (fails closed): it
+        # would silently protect everyone. A result that is not a boolean protects nobody.
+        blank: dict[str, object] = dict.fromkeys(_SELECTOR_TEXT, "")
+        blank |= {key: [] for key in _SELECTOR_LISTS}
+        try:
+            result = program.execute(cel.Context({"user": {**blank, "active": True}}))
+        except KeyError as exc:
+            fields = ", ".join(sorted([*_SELECTOR_TEXT, *_SELECTOR_LISTS, "active"]))
+            raise ValueError(
+                f"protected selector reads user.{exc.args[0]}, which an account does not have "
+                f"| a selector sees user.{{{fields}}}"
+            ) from None
+        except (TypeError, ValueError, RuntimeError, IndexError):
+            return v  # depends on the values: decided per account
+        if not isinstance(result, bool):
+            raise ValueError(
+                f"protected selector gives {type(result).__name__}, not true or false "
+                '| write a condition, e.g. user.title == "Break glass"'
+            )
         return v
+
+
+_SELECTOR_TEXT = ("userName", "externalId", "displayName", "title", "userType")
+_SELECTOR_LISTS = ("emails", "roles", "entitlements")
 
 
 # A userName, or {selector: …}: told apart by shape, so an error names one of them only.

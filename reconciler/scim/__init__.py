@@ -30,9 +30,9 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 CREATE_HINT = (
-    "fix the path (tenant.yaml's url, or --tenant), or create the tenant: `reconciler demo` "
-    "(the sample company, provisioned) or `reconciler tenant init --for DIR` (empty, fitting "
-    "DIR's desired state)"
+    "fix the path (tenant.yaml's url, or --tenant), or create the tenant: `reconciler tenant "
+    "init --for DIR` (empty, fitting DIR's desired state), or `reconciler demo` (DIR "
+    "provisioned into it, then the demo's own out-of-band changes)"
 )
 
 
@@ -44,6 +44,14 @@ def existing_local_tenant(url: str) -> Path:
         raise TenantError(f"{db} is a directory, not an embedded tenant ({url})", CREATE_HINT)
     if not db.is_file():
         raise TenantError(f"there is no embedded tenant at {db} ({url})", CREATE_HINT)
+    try:
+        with db.open("rb") as f:
+            header = f.read(16)
+    except OSError as exc:
+        raise TenantError(f"cannot read the embedded tenant {db}: {exc.strerror}") from None
+    if header != b"SQLite format 3\x00":
+        what = "an empty file" if not header else "not a SQLite database"
+        raise TenantError(f"{db} is {what}, not an embedded tenant ({url})", CREATE_HINT)
     return db
 
 

@@ -318,3 +318,46 @@ def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
         f"{url}/Users", params={"filter": 'userName eq "user0@x.example"'}, headers=headers
     ).json()["Resources"]
     assert u0["title"] == "T0", "not even the harmless update was sent"
+
+
+def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> None:
+    """An apply interrupted after suspending user4; then user4 is protected (say, made the
+    break-glass account). Resuming applies the rest: what is done is not checked again, and
+    is not called 'not applied'."""
+    root, url = repo
+    _offboard_two(root, url)
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    plan = Plan.model_validate_json((root / "plan.json").read_text())
+    first = next(i for i, c in enumerate(plan.changes) if c.key == "user4@x.example")
+    journal = root / ".reconciler" / "journal" / f"{plan.plan_hash}.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    # What an apply killed after its first change leaves (user4 suspended, journaled).
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    uid = plan.changes[first].id
+    assert httpx.patch(f"{url}/Users/{uid}", json=patch, headers=headers).is_success
+    entry = {"i": first, "status": "ok", "id": uid, "action": "suspend"}
+    journal.write_text(json.dumps(entry) + "\n")
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "protected: [user4@x.example]\n")
+    r = run(root, "apply", "plan.json", "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert active(url)["user5@x.example"] is False
+    # Had user5 been protected, the rest is refused, and said so.
+    journal.write_text(json.dumps(entry) + "\n")
+    tenant.write_text(tenant.read_text().replace("[user4@x.example]", "[user5@x.example]"))
+    r = run(root, "apply", "plan.json", "--resume")
+    assert r.returncode == 1 and "the rest of this plan is not applied" in r.stderr
+
+
+def test_allow_and_policies_are_for_a_new_plan_not_a_saved_one(repo: tuple[Path, str]) -> None:
+    root, url = repo
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    for flag in (("--allow", "suspensions=1"), ("--policies", "policies")):
+        r = run(root, "apply", "plan.json", *flag)
+        assert r.returncode == 1
+        assert f"{flag[0]} shapes a new plan, and PLAN_FILE was made already" in r.stderr
+    assert users(url) == []

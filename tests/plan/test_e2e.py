@@ -149,6 +149,14 @@ def test_a_mistyped_local_tenant_is_refused_never_created(tmp_path: Path) -> Non
         assert "`reconciler tenant init --for DIR`" in r.stderr and "`reconciler demo`" in r.stderr
         assert "Traceback" not in r.stderr
     assert not (tmp_path / ".reconciler").exists() and not (tmp_path / "imported").exists()
+    # A file that is there but is no tenant (empty: SQLite would make it one, and write to it).
+    (tmp_path / "z.db").touch()
+    (tmp_path / "notes.txt").write_text("not a tenant")
+    for name, what in (("z.db", "an empty file"), ("notes.txt", "not a SQLite database")):
+        r = run("plan", "--tenant", f"local:{name}", cwd=tmp_path)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert f"error: {name} is {what}, not an embedded tenant (local:{name})" in r.stderr
+    assert (tmp_path / "z.db").stat().st_size == 0
 
     tenant_yaml.write_text(good)
     made = run("tenant", "init", "--for", "desired-state", cwd=tmp_path)
