@@ -266,7 +266,7 @@ class ProtectedSelector(Model):
                 f"protected selector reads user.{exc.args[0]}, which an account does not have "
                 f"| a selector sees user.{{{fields}}}"
             ) from None
-        except (TypeError, ValueError, RuntimeError, IndexError):
+        except (LookupError, TypeError, ValueError, RuntimeError, ArithmeticError):
             return v  # depends on the values: decided per account
         if not isinstance(result, bool):
             raise ValueError(

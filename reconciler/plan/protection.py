@@ -62,8 +62,8 @@ class Protection:
             try:
                 if program.execute(ctx) is True:
                     return True
-            except (KeyError, TypeError, ValueError, RuntimeError):
-                return True
+            except (LookupError, TypeError, ValueError, RuntimeError, ArithmeticError):
+                return True  # a missing field, an index out of range, a type mismatch
         return False
 
 
