@@ -169,11 +169,8 @@ class Executor:
         matches as the tenant holds it now (by-name protection was checked before connecting)."""
         if self.protection is None or not self.protection.programs:
             return
-        todo = [
-            c
-            for i, c in enumerate(self.plan.changes)
-            if c.id and harm(c) and (self.done.get(i) or {}).get("status") != "ok"
-        ]
+        done = Journal.completed(self.done)
+        todo = [c for i, c in enumerate(self.plan.changes) if c.id and harm(c) and i not in done]
 
         async def read(c: Change) -> tuple[Change, dict[str, Any] | None]:
             async with sem:

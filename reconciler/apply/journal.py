@@ -54,6 +54,11 @@ class Journal:
         self._fh.close()
 
     @staticmethod
+    def completed(entries: dict[int, dict[str, Any]]) -> set[int]:
+        """The indexes of the changes ``entries`` (from :meth:`read`) show applied."""
+        return {i for i, entry in entries.items() if entry.get("status") == "ok"}
+
+    @staticmethod
     def read(path: Path) -> dict[int, dict[str, Any]]:
         """The last entry for each change index (a torn last line is ignored)."""
         out: dict[int, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from reconciler.desired.models import Tenant
+from reconciler.desired.models import Safety
 from reconciler.errors import InputError
 from reconciler.plan.gates import ALL, check_gates, losses
 from reconciler.plan.model import Change, Plan
@@ -27,20 +27,22 @@ def _listed(items: list[str]) -> str:
     return "; ".join(items[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-def check_plan(plan: Plan, tenant: Tenant, done: Collection[int] = ()) -> None:
+def check_plan(
+    plan: Plan, safety: Safety, protection: Protection, done: Collection[int] = ()
+) -> None:
     """Refuse, before connecting, a plan that harms an account tenant.yaml protects by name
     or exceeds one of its safety gates (every problem at once). ``done``: the indexes of
     changes an interrupted apply of this plan already made (resumed: not checked again)."""
     problems = []
     todo = [c for i, c in enumerate(plan.changes) if i not in done]
-    harmed = protected_by_name(todo, Protection(tenant.protected))
+    harmed = protected_by_name(todo, protection)
     if harmed:
         problems.append(f"protected accounts (tenant.yaml protected:): {_listed(harmed)}")
     allow = {a.gate: ALL if a.up_to == "all" else a.up_to for a in plan.allowances}
     # Changed rules and minimum holders are checks of git's desired state, which the plan
     # made; the gates here are those on what the plan's changes do to the tenant.
     measured = losses(plan, (), 0, plan.live_grants, plan.live_memberships)
-    gate_errors, _ = check_gates(plan, tenant.safety, allow, measured)
+    gate_errors, _ = check_gates(plan, safety, allow, measured)
     gated = [d.message for d in gate_errors if d.severity == "error"]
     if problems or gated:
         what = "the rest of this plan is not applied" if done else "this plan is not applied"

@@ -41,10 +41,8 @@ def journal_of(plan: Plan) -> Path:
 
 def applied_already(plan: Plan, journal_path: Path | None = None) -> bool:
     """Whether this working copy's journal shows every change of ``plan`` applied."""
-    done = Journal.read(journal_path or journal_of(plan))
-    return bool(plan.changes) and all(
-        done.get(i, {}).get("status") == "ok" for i in range(len(plan.changes))
-    )
+    done = Journal.completed(Journal.read(journal_path or journal_of(plan)))
+    return bool(plan.changes) and done >= set(range(len(plan.changes)))
 
 
 async def apply_plan(
@@ -66,7 +64,8 @@ async def apply_plan(
     started = dt.datetime.now(dt.UTC)
     with ApplyLock(WORK / "apply.lock"):
         done = Journal.read(journal_path) if (resume or retry_failed) else {}
-        check_plan(plan, tenant, {i for i, d in done.items() if d.get("status") == "ok"})
+        protection = Protection(tenant.protected)  # compiled once: here and in the executor
+        check_plan(plan, tenant.safety, protection, Journal.completed(done))
         if not (resume or retry_failed) and journal_path.exists():
             journal_path.unlink()
         journal = Journal(journal_path)
@@ -90,7 +89,7 @@ async def apply_plan(
                     retry_failed=retry_failed,
                     progress=progress,
                     secrets=client.credentials.secrets(),
-                    protection=Protection(tenant.protected),
+                    protection=protection,
                 )
                 results = await executor.run()
                 sent, retries = client.requests_sent, client.retries
