@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,9 +58,32 @@ def repo(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         yield root, url
 
 
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def active(url: str) -> dict[str, bool]:
+    """Every account in the tenant: userName → whether it is active."""
+    r = httpx.get(f"{url}/Users", headers=HEADERS)
+    return {u["userName"]: u.get("active", True) for u in r.json().get("Resources") or []}
+
+
 def users(url: str) -> list[str]:
-    r = httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
-    return sorted(u["userName"] for u in r.json().get("Resources") or [])
+    return sorted(active(url))
+
+
+def user(url: str, name: str) -> dict[str, Any]:
+    params = {"filter": f'userName eq "{name}"'}
+    [found] = httpx.get(f"{url}/Users", params=params, headers=HEADERS).json()["Resources"]
+    return dict(found)
+
+
+def patch_user(url: str, uid: str, path: str, value: object) -> None:
+    """A change made out of band, as in the tenant's console."""
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": path, "value": value}],
+    }
+    assert httpx.patch(f"{url}/Users/{uid}", json=patch, headers=HEADERS).is_success
 
 
 def test_without_a_terminal_or_auto_approve_nothing_is_applied(repo: tuple[Path, str]) -> None:
@@ -242,11 +266,6 @@ def _offboard_two(root: Path, url: str) -> None:
     git(root, "commit", "-qam", "user4 and user5 leave")
 
 
-def active(url: str) -> dict[str, bool]:
-    r = httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {TOKEN}"})
-    return {u["userName"]: u.get("active", True) for u in r.json().get("Resources") or []}
-
-
 def test_apply_rechecks_protected_accounts_and_gates_with_tenant_yaml_as_it_is_now(
     repo: tuple[Path, str],
 ) -> None:
@@ -294,16 +313,8 @@ def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
     state = root / "desired-state" / "state.yaml"
     state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
     assert run(root, "plan", "--out", "plan.json").returncode == 0
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    [u5] = httpx.get(
-        f"{url}/Users", params={"filter": 'userName eq "user5@x.example"'}, headers=headers
-    ).json()["Resources"]
     # Out of band, someone made user5 a break-glass account; tenant.yaml now protects those.
-    patch = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "userType", "value": "break-glass"}],
-    }
-    assert httpx.patch(f"{url}/Users/{u5['id']}", json=patch, headers=headers).is_success
+    patch_user(url, user(url, "user5@x.example")["id"], "userType", "break-glass")
     tenant = root / "desired-state" / "tenant.yaml"
     tenant.write_text(
         tenant.read_text() + "protected:\n  - selector: user.userType == 'break-glass'\n"
@@ -314,10 +325,7 @@ def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
     assert "user5@x.example would be suspended" in r.stderr
     assert "user4@x.example" not in r.stderr
     assert active(url)["user5@x.example"] is True and active(url)["user4@x.example"] is True
-    [u0] = httpx.get(
-        f"{url}/Users", params={"filter": 'userName eq "user0@x.example"'}, headers=headers
-    ).json()["Resources"]
-    assert u0["title"] == "T0", "not even the harmless update was sent"
+    assert user(url, "user0@x.example")["title"] == "T0", "not even the harmless update was sent"
 
 
 def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> None:
@@ -332,13 +340,8 @@ def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> Non
     journal = root / ".reconciler" / "journal" / f"{plan.plan_hash}.jsonl"
     journal.parent.mkdir(parents=True, exist_ok=True)
     # What an apply killed after its first change leaves (user4 suspended, journaled).
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    patch = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "active", "value": False}],
-    }
-    uid = plan.changes[first].id
-    assert httpx.patch(f"{url}/Users/{uid}", json=patch, headers=headers).is_success
+    uid = str(plan.changes[first].id)
+    patch_user(url, uid, "active", False)
     entry = {"i": first, "status": "ok", "id": uid, "action": "suspend"}
     journal.write_text(json.dumps(entry) + "\n")
     tenant = root / "desired-state" / "tenant.yaml"
