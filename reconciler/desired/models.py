@@ -161,12 +161,19 @@ class Ownership(Model):
 
 
 class Lifecycle(Model):
-    """What happens to a user removed from git: suspended now, deleted after a grace period."""
+    """What happens to a user removed from git (suspended now, deleted after a grace period)
+    and to a group removed from git (emptied now, deleted after the same grace period)."""
 
     removed_users: Literal["suspend", "delete"] = "suspend"
+    removed_groups: Literal["empty", "delete"] = Field(
+        "empty",
+        description="A group removed from git: empty it now and delete it after delete_after "
+        "(empty), or delete it at once (delete).",
+    )
     delete_after: str = Field(
         "never",
-        description="Grace period before a suspended user is deleted: e.g. 21d, 12h, 2w, or never.",
+        description="Grace period before a suspended user or an emptied group is deleted: "
+        "e.g. 21d, 12h, 2w, or never.",
     )
 
     @field_validator("delete_after")

@@ -38,8 +38,8 @@ CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 @dataclass(frozen=True)
 class Removal:
-    """When (and in which commit) a user was removed from desired-state, and the externalId
-    its entry had then (None: it had none, or it is not known)."""
+    """When (and in which commit) a user or group was removed from desired-state, and the
+    externalId its entry had then (None: it had none, or it is not known)."""
 
     when: dt.datetime
     commit: str = ""
@@ -53,8 +53,11 @@ class PlanContext:
     # The desired-state directory holds changes that ``commit`` does not.
     uncommitted: bool = False
     removed: Mapping[str, Removal] = field(default_factory=dict)
+    # Casefolded group displayName → its removal.
+    removed_groups: Mapping[str, Removal] = field(default_factory=dict)
     # The git history ``removed`` was read from stops short (a shallow clone): a live user
-    # not in desired-state may have been removed before it, and cannot be told apart.
+    # or group not in desired-state may have been removed before it, and cannot be told
+    # apart.
     shallow: bool = False
     targets: tuple[str, ...] = ()
     # The tenant URL actually used (--tenant / RECONCILER_TENANT_URL), never credentials.
@@ -294,9 +297,41 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             live_members = _member_ids(r.get("members"))
         _members(b, g.displayName, gid, version, members, live_members, partial)
 
+    undated = []
     for r in gpair.unmatched_live:
-        if not partial or _targeted(str(r.get("displayName") or r.get("id")), b.targets):
-            _unmanaged_group(b, r)
+        name = str(r.get("displayName") or r.get("id"))
+        if partial and not _targeted(name, b.targets):
+            continue
+        removal = ctx.removed_groups.get(name.casefold())
+        if removal is not None and _someone_else(removal, r):
+            b.warn(
+                f"group {name!r} was removed from desired-state, but the tenant's group with "
+                f"that displayName has externalId {r.get('externalId')!r}, not "
+                f"{removal.external_id!r} as the removed entry had: it is another group, left "
+                f"to ownership.groups ({tenant.ownership.groups.value})",
+                "nothing to do if that group is not ours; to manage it, add it to "
+                "desired-state with its own externalId",
+                name,
+                "not-ours",
+            )
+        elif removal is not None:
+            _removed_group(b, r, removal)
+            continue
+        elif ctx.shallow:
+            undated.append(name)
+            continue
+        _unmanaged_group(b, r)
+    if undated:
+        listed = ", ".join(repr(n) for n in sorted(undated)[:5])
+        more = f" and {len(undated) - 5} more" if len(undated) > 5 else ""
+        b.error(
+            f"desired-state's git history is shallow, so whether {len(undated)} live "
+            f"group{'s' if len(undated) > 1 else ''} not in desired-state ({listed}{more}) "
+            f"{'were' if len(undated) > 1 else 'was'} removed from it, and when, cannot be "
+            "read: a removed group would keep its members",
+            "plan from the whole history: git fetch --unshallow (actions/checkout: fetch-depth: 0)",
+            code="shallow-history",
+        )
     if partial:
         _check_targets(b)
 
@@ -897,6 +932,70 @@ def _members(
                 lookup={"displayName": group},
             )
         )
+
+
+def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
+    """A group removed from desired-state: emptied now (its members lose what it gives them),
+    deleted once the grace period is over (or at once with ``removed_groups: delete``) and
+    empty. A group still holding members when its time is up is emptied first, like a user
+    suspended before it is deleted."""
+    name = str(r.get("displayName") or r.get("id"))
+    lifecycle = b.state.tenant.lifecycle
+    since = (
+        f"group removed from desired-state in {removal.commit[:10]} on {removal.when.date()}"
+        if removal.commit
+        else "group removed from desired-state (not committed yet)"
+    )
+    grace = lifecycle.grace_seconds
+    can_delete = b.live.capabilities.can_delete_groups
+    at_once = lifecycle.removed_groups == "delete"
+    due = at_once or (grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace)
+    gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
+    base = dict(id=gid, version=version, lookup={"displayName": name})
+    members = sorted(_member_ids(r.get("members")))
+    if due and can_delete and (at_once or not members):
+        why = "" if at_once else f"; grace period {lifecycle.delete_after} is over"
+        b.changes.append(
+            Change(action="delete", resource_type="Group", key=name, reason=since + why, **base)
+        )
+        return
+    if not members:
+        return  # emptied already: nothing to do until it is deleted, if ever
+    if not can_delete:
+        until = "; this tenant cannot delete groups: it stays, empty"
+    elif due:
+        until = (
+            f"; grace period {lifecycle.delete_after} is over: emptied first, deleted by a "
+            "later plan"
+        )
+    elif grace is not None:
+        until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
+    else:
+        until = "; kept empty (delete_after: never)"
+    names = sorted(((_live_name(b, uid), uid) for uid in members), key=lambda m: m[0].casefold())
+    b.changes.append(
+        Change(
+            action="remove_member",
+            resource_type="Group",
+            key=name,
+            reason=since + until,
+            members=tuple(n for n, _ in names),
+            operations=tuple(
+                {"op": "remove", "path": f'members[value eq "{uid}"]'} for _, uid in names
+            ),
+            **base,
+        )
+    )
+
+
+def _live_name(b: _Builder, uid: str) -> str:
+    """A member's name: the desired userName it pairs with, else the live one, else its id."""
+    paired = b.name_of_id.get(uid)
+    if paired is not None:
+        user = b.state.user_by_name.get(paired)
+        return user.userName if user is not None else paired
+    r = b.live_by_id.get(uid)
+    return str((r or {}).get("userName") or uid)
 
 
 def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:

@@ -149,7 +149,7 @@ def _make_plan(
 ) -> Plan:
     from reconciler.gitops.removals import (
         head_commit,
-        removal_dates,
+        removals,
         rule_changes,
         shallow,
         uncommitted,
@@ -160,11 +160,13 @@ def _make_plan(
 
     present = {u.userName.casefold() for u in state.users}
     now = now or dt.datetime.now(dt.UTC)
+    removed = removals(state.root, present, {g.displayName.casefold() for g in state.groups}, now)
     ctx = PlanContext(
         now=now,
         commit=head_commit(state.root),
         uncommitted=uncommitted(state.root),
-        removed=removal_dates(state.root, present, now),
+        removed=removed.users,
+        removed_groups=removed.groups,
         shallow=shallow(state.root),
         targets=targets,
         url=url,

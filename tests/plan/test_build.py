@@ -12,6 +12,7 @@ from reconciler.desired.loader import load_files
 from reconciler.desired.state import DesiredState
 from reconciler.live import Capabilities, LiveState
 from reconciler.plan.build import PlanContext, Removal, build_plan
+from reconciler.plan.guard import guard
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import Plan
 from reconciler.plan.render import render_text
@@ -399,6 +400,136 @@ def test_a_removed_user_is_not_confused_with_another_account_of_that_name(
     else:
         assert warned == []
         assert p.changes[0].reason.startswith("removed from desired-state in abc1234def")
+
+
+GONE = {"sales": Removal(when=NOW - dt.timedelta(days=10), commit="abc1234def", external_id="g7")}
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "members", "can_delete", "expected", "until"),
+    [
+        # Emptied now; kept, empty, by default.
+        ("{}", ("u1",), True, ["remove_member"], "; kept empty (delete_after: never)"),
+        ("{delete_after: 21d}", ("u1",), True, ["remove_member"], "; deleted after 2026-07-12"),
+        ("{delete_after: 21d}", (), True, [], None),  # emptied already: wait
+        # Grace over: an empty group is deleted, one with members is emptied first.
+        ("{delete_after: 7d}", (), True, ["delete"], "; grace period 7d is over"),
+        (
+            "{delete_after: 7d}",
+            ("u1",),
+            True,
+            ["remove_member"],
+            "; grace period 7d is over: emptied first, deleted by a later plan",
+        ),
+        ("{removed_groups: delete}", ("u1",), True, ["delete"], ""),
+        # A tenant that cannot delete groups (Genesys) keeps it, empty.
+        (
+            "{removed_groups: delete}",
+            ("u1",),
+            False,
+            ["remove_member"],
+            "; this tenant cannot delete groups: it stays, empty",
+        ),
+        ("{delete_after: 7d}", (), False, [], None),
+    ],
+)
+def test_a_group_removed_from_git_is_emptied_then_deleted(
+    lifecycle: str,
+    members: tuple[str, ...],
+    can_delete: bool,
+    expected: list[str],
+    until: str | None,
+) -> None:
+    s = state(
+        ALICE + "    groups: [Eng]\n",
+        "  - displayName: Eng\n",
+        tenant=f"url: https://scim.example/v2\nlifecycle: {lifecycle}\n",
+    )
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    groups = [live_group("Eng", "g1", ("u1",)), live_group("Sales", "g7", members, externalId="g7")]
+    p = plan(s, [alice], groups, Capabilities(can_delete_groups=can_delete), removed_groups=GONE)
+    assert [c.action for c in p.changes] == expected
+    assert [d.code for d in p.diagnostics] == []  # not reported as drift
+    for c in p.changes:
+        assert (c.resource_type, c.key, c.id, c.version) == ("Group", "Sales", "g7", 'W/"1"')
+        assert c.reason == "group removed from desired-state in abc1234def on 2026-06-21" + (
+            until or ""
+        )
+        if c.action == "remove_member":
+            assert c.members == ("alice@x.example",)
+            assert c.operations == ({"op": "remove", "path": 'members[value eq "u1"]'},)
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "gate"),
+    [
+        (
+            "{}",
+            "membership_removals: 3 would be removed from groups (limit 1): p0@x.example from "
+            "Sales",
+        ),
+        ("{removed_groups: delete}", "deletions: 1 would be deleted (limit 0): Sales"),
+    ],
+)
+def test_a_removed_group_counts_against_the_gates(lifecycle: str, gate: str) -> None:
+    tenant = (
+        f"url: https://scim.example/v2\nlifecycle: {lifecycle}\n"
+        "safety: {deletions: {max: 0}, membership_removals: {max: 1}}\n"
+    )
+    s = state(ALICE, tenant=tenant)
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    people = [live_user(f"p{n}@x.example", f"p{n}", externalId=f"p{n}") for n in range(3)]
+    gone = live_group("Sales", "g7", ("p0", "p1", "p2"), externalId="g7")
+    users = [alice, *people]
+    removed = {u["userName"]: Removal(when=NOW) for u in people}  # suspended, not unmanaged
+    p = guard(
+        plan(s, users, [gone], removed=removed, removed_groups=GONE), s, evaluate(s), allow={}
+    )
+    assert p.blocked
+    [d] = [d for d in p.diagnostics if d.code == "gate"]
+    assert d.message.startswith(f"safety gate {gate}"), d.message
+
+
+def test_a_removed_group_is_not_confused_with_another_of_that_name() -> None:
+    s = state(ALICE)
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    other = live_group("Sales", "g8", ("u1",), externalId="console-1")
+    p = plan(s, [alice], [other], removed_groups=GONE)
+    assert p.changes == ()
+    assert [d.code for d in p.diagnostics] == ["not-ours", "unmanaged"]
+    assert p.diagnostics[0].message == (
+        "group 'Sales' was removed from desired-state, but the tenant's group with that "
+        "displayName has externalId 'console-1', not 'g7' as the removed entry had: it is "
+        "another group, left to ownership.groups (report)"
+    )
+
+
+def test_a_removed_group_in_a_partial_plan_only_when_targeted() -> None:
+    s = state(ALICE)
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    gone = live_group("Sales", "g7", ("u1",), externalId="g7")
+    p = plan(s, [alice], [gone], removed_groups=GONE, targets=("alice@x.example",))
+    assert p.changes == ()
+    p = plan(s, [alice], [gone], removed_groups=GONE, targets=("sales",))
+    assert actions(p) == [("remove_member", "Group", "Sales")]
+
+
+def test_a_shallow_history_blocks_rather_than_miss_a_group_removal() -> None:
+    s = state(ALICE)
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    groups = [
+        live_group("Sales", "g7", ("u1",), externalId="g7"),  # dated: emptied
+        live_group("Console", "g9", ("u1",)),
+    ]
+    p = plan(s, [alice], groups, removed_groups=GONE, shallow=True)
+    assert actions(p) == [("remove_member", "Group", "Sales")] and p.blocked
+    [d] = [d for d in p.diagnostics if d.code == "shallow-history"]
+    assert d.message == (
+        "desired-state's git history is shallow, so whether 1 live group not in desired-state "
+        "('Console') was removed from it, and when, cannot be read: a removed group would keep "
+        "its members"
+    )
+    assert not plan(s, [alice], groups[:1], removed_groups=GONE, shallow=True).blocked
 
 
 def test_a_shallow_history_blocks_rather_than_miss_a_removal() -> None:

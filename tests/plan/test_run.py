@@ -13,7 +13,13 @@ import pytest
 
 from reconciler.desired.loader import load
 from reconciler.errors import UsageError
-from reconciler.gitops.removals import removal_dates, rule_changes, shallow, uncommitted
+from reconciler.gitops.removals import (
+    removal_dates,
+    removals,
+    rule_changes,
+    shallow,
+    uncommitted,
+)
 from reconciler.plan.run import tenant_url
 
 USER = "  - userName: {name}\n    externalId: '{n}'\n"
@@ -149,6 +155,51 @@ def test_a_removal_merged_from_a_branch_counts_from_the_merge(repo: Path) -> Non
     found = removal_dates(ds, {"alice@x.example", "carol@x.example"})
     assert found["bob@x.example"].commit == merge
     assert found["bob@x.example"].when == T0 + dt.timedelta(days=30)
+
+
+def test_group_removals_are_read_from_the_groups_section(repo: Path) -> None:
+    """Groups are told by the top-level groups: list they were removed from: block or flow
+    style, quoted or with spaces, a whole file; a user's displayName edit, a group moved to
+    another file, or a member taken off a group removes no group."""
+    ds = repo / "desired-state"
+    people = (
+        "users:\n  - userName: ann@x.example\n    displayName: Sales Ops\n"
+        "    groups: [Sales EMEA]\n"
+    )
+    (ds / "people.yaml").write_text(people)
+    (ds / "groups.yaml").write_text(
+        "# the directory's groups\ngroups:\n  - displayName: G\n    members: [carol@x.example]\n"
+        "  - displayName: Sales EMEA\n    externalId: grp-3\n    members: [bob@x.example]\n"
+        '  - {displayName: "Ops, Night", externalId: 7}\n'
+        "  - displayName: Moved\n"
+    )
+    (ds / "old.yaml").write_text("groups:\n  - displayName: Legacy\n    externalId: L1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "groups", when=T0 + dt.timedelta(days=1))
+    # One commit: Sales EMEA and "Ops, Night" go, Moved moves, a member and a user's
+    # displayName change.
+    (ds / "people.yaml").write_text(
+        people.replace("Sales Ops", "Sales Lead").replace("[Sales EMEA]", "[]")
+    )
+    (ds / "groups.yaml").write_text("# the directory's groups\ngroups:\n  - displayName: G\n")
+    (ds / "moved.yaml").write_text("groups:\n  - {displayName: Moved}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "reorganise", when=T0 + dt.timedelta(days=2))
+    sha = git(repo, "rev-parse", "HEAD")
+    (ds / "old.yaml").unlink()  # not committed yet: counts from now
+    now = T0 + dt.timedelta(days=3)
+    users = {"alice@x.example", "bob@x.example", "carol@x.example", "ann@x.example"}
+    found = removals(ds, users, {"g", "moved"}, now)
+    assert found.users == {}
+    assert sorted(found.groups) == ["legacy", "ops, night", "sales emea"]
+    assert found.groups["sales emea"].commit == sha
+    assert found.groups["sales emea"].when == T0 + dt.timedelta(days=2)
+    assert found.groups["sales emea"].external_id == "grp-3"
+    assert found.groups["ops, night"].external_id == "7"
+    assert (found.groups["legacy"].commit, found.groups["legacy"].when) == ("", now)
+    assert found.groups["legacy"].external_id == "L1"
+    # Groups not looked for: none found.
+    assert removals(ds, users, None, now).groups == {}
 
 
 def test_a_shallow_clone_is_told(repo: Path, tmp_path: Path) -> None:
