@@ -1,7 +1,13 @@
-"""Secrets that people put in URLs: such a URL is refused, and never echoed. A module of its
-own, so the loader checks tenant.yaml without importing the HTTP client."""
+"""Tenant URLs: secrets that people put in them (such a URL is refused, and never echoed), and
+which spellings name one tenant. A module of its own, so the loader checks tenant.yaml without
+importing the HTTP client."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LOCAL = "local:"
 
 
 def has_credentials(url: str) -> bool:
@@ -15,3 +21,27 @@ def has_query(url: str) -> bool:
     """Whether an http(s) URL has a query string, fragment or path parameters (``;jsessionid=``):
     no SCIM base URL has one, and some people put a token there (so it is never echoed)."""
     return url.lower().startswith(("http://", "https://")) and any(c in url for c in "?#;")
+
+
+def local_db(url: str) -> Path:
+    """The database file of a ``local:<path>`` URL, as it is opened: relative to the current
+    directory (the one the reconciler runs from), never to tenant.yaml's."""
+    return Path(url.removeprefix(LOCAL))
+
+
+def same_tenant(a: str, b: str) -> bool:
+    """Whether two tenant URLs name one tenant. ``local:`` URLs name the file they open, so
+    ``local:./t.db``, ``local:t.db`` and ``local:sub/../t.db`` are one tenant; an http(s) URL
+    is compared as written, but for a trailing slash (a host's case or a default port is not
+    guessed at: a credential goes only where the plan said).
+
+    >>> same_tenant("local:./t.db", "local:t.db"), same_tenant("https://a/v2/", "https://a/v2")
+    (True, True)
+    """
+    if a.startswith(LOCAL) and b.startswith(LOCAL):
+        one, other = local_db(a), local_db(b)
+        try:
+            return one.samefile(other)  # also on a case-insensitive file system
+        except OSError:  # a file that is not there (yet): compared by its resolved path
+            return os.path.realpath(one) == os.path.realpath(other)
+    return a.rstrip("/") == b.rstrip("/")

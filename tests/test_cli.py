@@ -491,6 +491,19 @@ def test_plan_out_that_cannot_be_a_file_fails_before_reading_the_tenant(tmp_path
         assert r.stdout == ""
 
 
+@pytest.mark.parametrize("empty", ["", "   ", "\t"])
+def test_an_empty_target_is_a_usage_error_not_a_plan_of_nobody(tmp_path: Path, empty: str) -> None:
+    """`--target "$NAME"` with NAME unset: refused before anything is read, never planned as
+    "only  and their memberships"."""
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}  # unreachable: never read
+    r = cli("plan", str(SAMPLE), "--target", "a@x.example", "--target", empty, env=env)
+    assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(
+        "error: --target needs a userName or group displayName, and was given an empty value\n"
+        "  hint: write e.g. --target alice@acme.example"
+    ), r.stderr
+
+
 def test_resume_or_retry_without_a_plan_file_is_refused_before_anything_runs(
     tmp_path: Path,
 ) -> None:

@@ -27,11 +27,12 @@ from typing import Any
 
 from reconciler.apply.failures import SYSTEMIC, Cause, classify
 from reconciler.apply.journal import Journal
-from reconciler.apply.preflight import harmed_by_selector, refuse_selected
+from reconciler.apply.preflight import refuse_selected
+from reconciler.apply.selectors import current, selected, to_judge
 from reconciler.apply.verify import holds, unchanged
 from reconciler.errors import TenantAuthError, TenantError, TenantRequestError
 from reconciler.plan.model import STAGES, Change, Plan
-from reconciler.plan.protection import Protection, harm
+from reconciler.plan.protection import Protection
 from reconciler.scim.client import ScimClient
 
 USER_REF = "$user"
@@ -167,17 +168,11 @@ class Executor:
     async def _check_selectors(self, sem: asyncio.Semaphore) -> None:
         """Before anything is written: no change may harm an account a protected selector
         matches as the tenant holds it now (by-name protection was checked before connecting)."""
-        if self.protection is None or not self.protection.programs:
+        if self.protection is None:
             return
-        done = Journal.completed(self.done)
-        todo = [c for i, c in enumerate(self.plan.changes) if c.id and harm(c) and i not in done]
-
-        async def read(c: Change) -> tuple[Change, dict[str, Any] | None]:
-            async with sem:
-                return c, await self._current(c)
-
-        checks = await asyncio.gather(*(read(c) for c in todo))
-        refuse_selected(harmed_by_selector(self.protection, list(checks)))
+        todo = to_judge(self.plan, self.protection, Journal.completed(self.done))
+        if todo:
+            refuse_selected(await selected(self.client, self.protection, todo, sem))
 
     async def _wait_for_refs(self, c: Change) -> None:
         """Wait (holding no slot) until every user this change refers to is settled."""
@@ -355,12 +350,7 @@ class Executor:
         return rid
 
     async def _current(self, c: Change) -> dict[str, Any] | None:
-        try:
-            return await self.client.get(c.resource_type, str(c.id))
-        except TenantRequestError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await current(self.client, c)
 
     def _left_by_our_deletes(self, c: Change, current: dict[str, Any]) -> bool:
         """A group to delete whose version moved because users this apply deleted left it

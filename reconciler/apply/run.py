@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
@@ -12,14 +15,15 @@ import httpx
 from reconciler.apply.executor import Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import ApplyLock
-from reconciler.apply.preflight import check_plan
+from reconciler.apply.preflight import Problems, plan_problems, refuse
 from reconciler.apply.receipt import Receipt, actor, from_results, run_url
+from reconciler.apply.selectors import selected, to_judge
 from reconciler.desired.models import Tenant
-from reconciler.errors import InputError
+from reconciler.errors import InputError, TenantError
 from reconciler.plan.hashing import ensure_unedited
 from reconciler.plan.model import Plan
 from reconciler.plan.protection import Protection
-from reconciler.scim import open_client
+from reconciler.scim import ScimClient, open_client
 
 WORK = Path(".reconciler")
 
@@ -65,19 +69,16 @@ async def apply_plan(
     with ApplyLock(WORK / "apply.lock"):
         done = Journal.read(journal_path) if (resume or retry_failed) else {}
         protection = Protection(tenant.protected)  # compiled once: here and in the executor
-        check_plan(plan, tenant.safety, protection, Journal.completed(done))
+        completed = Journal.completed(done)
+        problems = plan_problems(plan, tenant.safety, protection, completed)
+        if problems:
+            connect = functools.partial(_connect, plan, tenant, url, env, transport)
+            await _refuse(problems, plan, protection, completed, connect)
         if not (resume or retry_failed) and journal_path.exists():
             journal_path.unlink()
         journal = Journal(journal_path)
         try:
-            async with open_client(
-                url or plan.tenant_url,
-                auth=tenant.auth,
-                profile=tenant.profile,
-                rate_limit=tenant.rate_limit,
-                env=env,
-                transport=transport,
-            ) as client:
+            async with _connect(plan, tenant, url, env, transport) as client:
                 # The plan recorded what apply needs of the tenant: no discovery requests.
                 client.etag, client.patch_supported = plan.etag, plan.patch
                 executor = Executor(
@@ -110,3 +111,43 @@ async def apply_plan(
         retries=retries,
         results=changes,
     )
+
+
+def _connect(
+    plan: Plan,
+    tenant: Tenant,
+    url: str | None,
+    env: Mapping[str, str],
+    transport: httpx.AsyncBaseTransport | None,
+) -> AbstractAsyncContextManager[ScimClient]:
+    return open_client(
+        url or plan.tenant_url,
+        auth=tenant.auth,
+        profile=tenant.profile,
+        rate_limit=tenant.rate_limit,
+        env=env,
+        transport=transport,
+    )
+
+
+async def _refuse(
+    problems: Problems,
+    plan: Plan,
+    protection: Protection,
+    done: Collection[int],
+    connect: Callable[[], AbstractAsyncContextManager[ScimClient]],
+) -> None:
+    """Refuse a plan that names or gates refuse, with every problem at once: what the
+    protected selectors match is read (GET only) from the tenant and named too, or, when the
+    tenant cannot be read, the refusal says the selectors were not checked."""
+    todo = to_judge(plan, protection, done)
+    found: list[str] = []
+    unchecked = ""
+    if todo:
+        try:
+            async with connect() as client:
+                sem = asyncio.Semaphore(max(1, client.facts.concurrency))
+                found = await selected(client, protection, todo, sem)
+        except TenantError as exc:
+            unchecked = f"the tenant could not be read: {exc}"
+    refuse(problems, resumed=bool(done), selected=found, unchecked=unchecked)

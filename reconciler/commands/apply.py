@@ -30,7 +30,7 @@ from reconciler.plan.run import (
     tenant_url,
 )
 from reconciler.progress import progress_bar
-from reconciler.urls import has_credentials, has_query
+from reconciler.urls import has_credentials, has_query, same_tenant
 
 
 class Format(StrEnum):
@@ -80,8 +80,10 @@ def run(
     Without PLAN_FILE: plan now, show it, and ask on a terminal (--auto-approve in CI; with
     no terminal and no --auto-approve, nothing is applied). With PLAN_FILE, only tenant.yaml
     is read from --dir (for credentials and limits): the plan is the contract, and one made
-    for another tenant than tenant.yaml's (or --tenant's) is refused, as is one that harms an
-    account tenant.yaml protects now or exceeds its safety gates now. Every result is
+    for another tenant than tenant.yaml's (or --tenant's; a local: path is compared by the file
+    it opens) is refused, as is one that harms an account tenant.yaml protects now or exceeds
+    its safety gates now (every problem named at once; a refused plan writes nothing, and its
+    recorded allowances count). Every result is
     journaled as it happens (.reconciler/journal/); --resume continues an interrupted apply of
     PLAN_FILE, --retry-failed redoes what failed. One apply at a time per working copy. The
     receipt is attached to the applied commit as a git note (refs/notes/reconciler; see
@@ -106,7 +108,7 @@ def run(
     if plan_file is not None:
         settings = _tenant_settings(directory)
         plan = read_plan(plan_file)
-        if tenant is not None and tenant.rstrip("/") != plan.tenant_url.rstrip("/"):
+        if tenant is not None and not same_tenant(tenant, plan.tenant_url):
             raise UsageError(
                 f"this plan was made against {_shown(plan.tenant_url)}, not {_shown(tenant)}",
                 "a plan applies only to the tenant it was made against: drop --tenant, or "
@@ -117,7 +119,7 @@ def run(
         if tenant is None:
             expected = chosen_url(settings, None)
             source = ENV_URL if os.environ.get(ENV_URL) else f"{directory}/tenant.yaml"
-            if expected.rstrip("/") != plan.tenant_url.rstrip("/"):
+            if not same_tenant(expected, plan.tenant_url):
                 raise UsageError(
                     f"this plan was made against {_shown(plan.tenant_url)}, but {source} names "
                     f"{_shown(expected)}: its credentials are not sent to another tenant",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from reconciler.errors import UsageError
 from reconciler.outfile import check_out_file, write_out_file
 from reconciler.plan.model import Plan
 from reconciler.plan.render import (
@@ -45,6 +46,17 @@ def echo_plan(plan: Plan, fmt: Format, saved: Path | None = None) -> None:
         typer.echo(render_text(plan, color=use_color(sys.stdout)))
 
 
+def _check_targets(targets: list[str]) -> None:
+    """An empty --target (an unset variable in a script: ``--target "$USER_NAME"``) names
+    nobody; it is a mistake, not a plan of nothing or of everything."""
+    if any(not t.strip() for t in targets):
+        raise UsageError(
+            "--target needs a userName or group displayName, and was given an empty value",
+            "write e.g. --target alice@acme.example or --target 'Sales EMEA'; leave --target "
+            "out to plan everything",
+        )
+
+
 def run(
     directory: Path = typer.Argument(Path("desired-state"), help="The desired-state directory."),
     tenant: str | None = typer.Option(
@@ -61,12 +73,16 @@ def run(
         False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
     ),
     target: list[str] = typer.Option(
-        [], "--target", help="Plan only this user or group (and its memberships); repeatable."
+        [],
+        "--target",
+        help="Plan only this user (a userName) or group (a displayName) and its memberships; "
+        "repeatable.",
     ),
     allow: list[str] = typer.Option(
         [],
         "--allow",
-        help="Allow a safety gate deliberately: GATE=N or GATE=all (also RECONCILER_ALLOW).",
+        help="Allow a safety gate deliberately: GATE=N or GATE=all (also RECONCILER_ALLOW); "
+        "recorded in the plan, also when the gate is not exceeded, and honoured by apply.",
     ),
     policies: Path | None = typer.Option(
         None, "--policies", help="Policy directory (default: policies/ beside DIRECTORY)."
@@ -83,6 +99,7 @@ def run(
     Nothing is written to the tenant. An invalid desired state stops here, before any request.
     Exit 1 when the plan has errors (ambiguous matches, blocked gates, policy errors).
     """
+    _check_targets(target)
     if out is not None:
         check_out_file(out, "--out", "plan.json")
     plan, _ = plan_directory(

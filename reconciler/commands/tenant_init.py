@@ -13,6 +13,7 @@ from reconciler.errors import UsageError
 from reconciler.plan.run import InvalidState, tenant_url
 from reconciler.tenant.settings import Extension, ExtensionAttribute, TenantSettings
 from reconciler.tenant.store import init_tenant
+from reconciler.urls import local_db
 
 
 def _state(directory: Path, option: str) -> DesiredState:
@@ -62,7 +63,7 @@ def fitting(state: DesiredState, licences: dict[str, int] | None = None) -> Tena
     )
 
 
-def _init_for(directory: Path, licences: dict[str, int]) -> None:
+def _init_for(directory: Path, licences: dict[str, int], profile: str | None) -> None:
     state = _state(directory, "--for")
     url = tenant_url(state, None)
     if not url.startswith("local:"):
@@ -71,7 +72,17 @@ def _init_for(directory: Path, licences: dict[str, int]) -> None:
             "--for creates the embedded tenant that tenant.yaml's url: local:PATH names; a "
             "real tenant is created at its vendor",
         )
-    db = Path(url.removeprefix("local:"))
+    wanted = str(state.tenant.profile)
+    if profile is not None and profile != wanted:
+        # A tenant of another profile than the desired state's would plan and apply by other
+        # rules than the vendor's (page sizes, what may be deleted, which users are listed).
+        raise UsageError(
+            f"--profile {profile} contradicts {directory}/tenant.yaml, which says "
+            f"profile: {wanted}; no tenant was written",
+            f"leave --profile out (--for takes tenant.yaml's profile, {wanted}), or change "
+            f"profile: in tenant.yaml deliberately",
+        )
+    db = local_db(url)
     db.parent.mkdir(parents=True, exist_ok=True)
     settings = fitting(state, licences)
     init_tenant(db, settings)
@@ -84,9 +95,17 @@ def run(
         None,
         "--for",
         help="The embedded tenant DIR's tenant.yaml names (url: local:PATH), with its profile, "
-        "verified domains and custom schemas; takes only --licence besides.",
+        "verified domains and custom schemas; takes only --licence besides (and a --profile "
+        "that agrees with tenant.yaml's).",
     ),
-    profile: str = typer.Option("generic", "--profile", help="generic, goto or genesys."),
+    # No default here: with --for, an explicit --profile must agree with tenant.yaml's, and
+    # a default could not be told from a value given on purpose.
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="generic (the default), goto or genesys; with --for, tenant.yaml's profile, "
+        "which --profile may only repeat.",
+    ),
     licence: list[str] = typer.Option(
         [], "--licence", help="PRODUCT=SEATS, repeatable: writes past capacity fail."
     ),
@@ -112,7 +131,6 @@ def run(
     """
     if for_ is not None and (
         db is not None
-        or profile != "generic"
         or verified_domain
         or groups_immutable
         or active_only_listing
@@ -120,8 +138,8 @@ def run(
     ):
         raise UsageError(
             "--for takes the database, profile, verified domains and schemas from the desired "
-            "state; it cannot be combined with --db, --profile, --verified-domain, "
-            "--groups-immutable, --active-only-listing or --schema-from",
+            "state; it cannot be combined with --db, --verified-domain, --groups-immutable, "
+            "--active-only-listing or --schema-from",
             "use --for DIR (with --licence if needed), or --db PATH with the other options",
         )
     if for_ is None and db is None:
@@ -129,7 +147,7 @@ def run(
             "tenant init needs --db PATH or --for DIR",
             "e.g. reconciler tenant init --for desired-state",
         )
-    if profile not in ("generic", "goto", "genesys"):
+    if profile is not None and profile not in ("generic", "goto", "genesys"):
         raise UsageError(f"unknown profile {profile!r}", "use generic, goto or genesys")
     licences: dict[str, int] = {}
     for item in licence:
@@ -140,9 +158,10 @@ def run(
             )
         licences[product] = int(seats)
     if for_ is not None:
-        _init_for(for_, licences)
+        _init_for(for_, licences, profile)
         return
     assert db is not None
+    profile = profile or "generic"
     settings = TenantSettings(
         profile=profile,
         licences=licences,

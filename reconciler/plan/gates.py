@@ -3,8 +3,10 @@
 Pure. Each gate counts one dimension of loss in a plan — deletions, suspensions, removed
 memberships, lost grants, changed rules — against an absolute (``max``) and a relative
 (``max_percent`` of what the tenant has) limit. A plan over a limit is blocked unless the
-reviewer allowed that many deliberately (``--allow suspensions=40``); the allowance is
-recorded in the plan.
+reviewer allowed that many deliberately (``--allow suspensions=40``). Every allowance given
+is recorded in the plan, also one for a gate the plan does not exceed: apply checks the gates
+again with tenant.yaml as it is then, and a limit tightened since the review must not refuse
+what the reviewer allowed.
 """
 
 from __future__ import annotations
@@ -104,19 +106,23 @@ def check_gates(
     allow: Mapping[str, int],
     measured: Mapping[str, Loss],
 ) -> tuple[list[PlanDiagnostic], list[Allowance]]:
+    """The diagnostics of the gates ``measured`` exceeds, and an :class:`Allowance` for every
+    gate ``allow`` names (``limit`` empty where the gate is not exceeded)."""
     diags: list[PlanDiagnostic] = []
     used: list[Allowance] = []
     for gate in GATES:
         loss = measured[gate]
         over = _over(getattr(safety, gate), loss)
         if not over:
+            if gate in allow:
+                used.append(Allowance(gate=gate, up_to=_up_to(allow[gate]), count=loss.count))
             continue
         allowed = allow.get(gate, 0)
         shown = ", ".join(loss.who[:20]) + (
             f" and {len(loss.who) - 20} more" if len(loss.who) > 20 else ""
         )
         if loss.count <= allowed:
-            up_to: int | Literal["all"] = "all" if allowed >= ALL else allowed
+            up_to = _up_to(allowed)
             used.append(Allowance(gate=gate, up_to=up_to, count=loss.count, limit=over))
             diags.append(
                 PlanDiagnostic(
@@ -140,6 +146,10 @@ def check_gates(
             )
         )
     return diags, used
+
+
+def _up_to(allowed: int) -> int | Literal["all"]:
+    return "all" if allowed >= ALL else allowed
 
 
 def check_min_holders(

@@ -125,7 +125,9 @@ class Allowance(Frozen):
 
     gate: str
     up_to: int | Literal["all"]
-    # How many the plan would do, over the gate's limit.
+    # How many the plan would do, and the limit that is over ("limit 5"); "" when the plan is
+    # within the gate's limits (allowed all the same: apply honours it if tenant.yaml's limit
+    # is tightened before the plan is applied).
     count: int = 0
     limit: str = ""
 

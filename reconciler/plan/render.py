@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from reconciler.plan.fielddiff import describe
-from reconciler.plan.model import SYMBOL, Change, Plan
+from reconciler.plan.model import SYMBOL, Allowance, Change, Plan
 
 COMMENT_LIMIT = 65_536
 MASK = "••••••"
@@ -219,13 +219,18 @@ def no_changes_line(plan: Plan) -> str:
 
 
 def allowance_line(plan: Plan) -> str:
-    """``suspensions: 8 (over limit 5), allowed up to 8; …`` or ``""``."""
-    return "; ".join(
-        f"{a.gate}: {a.count} ({a.limit}), allowed up to {a.up_to}"
-        if a.count
-        else f"{a.gate}, allowed up to {a.up_to}"
-        for a in plan.allowances
-    )
+    """``suspensions: 8 (limit 5), allowed up to 8; deletions: 1 (not over the limit),
+    allowed up to all`` or ``""``."""
+    return "; ".join(_allowance(a) for a in plan.allowances)
+
+
+def _allowance(a: Allowance) -> str:
+    if a.limit:
+        return f"{a.gate}: {a.count} ({a.limit}), allowed up to {a.up_to}"
+    if a.count:
+        return f"{a.gate}: {a.count} (not over the limit), allowed up to {a.up_to}"
+    # Nothing of that kind in the plan (or a plan file older than the counts).
+    return f"{a.gate}, allowed up to {a.up_to}"
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:

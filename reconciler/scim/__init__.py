@@ -15,7 +15,7 @@ from reconciler.scim.auth import Credentials
 from reconciler.scim.client import ScimClient
 from reconciler.scim.profiles import facts
 from reconciler.scim.read import read_live
-from reconciler.urls import has_credentials, has_query
+from reconciler.urls import has_credentials, has_query, local_db
 
 __all__ = [
     "ScimClient",
@@ -39,7 +39,7 @@ CREATE_HINT = (
 def existing_local_tenant(url: str) -> Path:
     """The database of a ``local:<path>`` URL, which must exist: a mistyped path would
     otherwise open a new, empty tenant, and the plan would create everything."""
-    db = Path(url.removeprefix("local:"))
+    db = local_db(url)
     if db.is_dir():
         raise TenantError(f"{db} is a directory, not an embedded tenant ({url})", CREATE_HINT)
     if not db.is_file():

@@ -41,20 +41,25 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+def describe(root: Path, url: str) -> None:
+    """A git repository at ``root`` whose desired-state (six users) names the tenant ``url``."""
+    write_state(root / "desired-state", 6)
+    (root / "desired-state" / "tenant.yaml").write_text(
+        f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
+    )
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Ada Admin")
+    git(root, "config", "user.email", "ada@acme.example")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "Describe the tenant")
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A git repository whose desired-state points at a served tenant (bearer token auth)."""
     with serve_embedded(tmp_path / "t.db", token=TOKEN) as url:
         root = tmp_path / "repo"
-        write_state(root / "desired-state", 6)
-        (root / "desired-state" / "tenant.yaml").write_text(
-            f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
-        )
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.name", "Ada Admin")
-        git(root, "config", "user.email", "ada@acme.example")
-        git(root, "add", ".")
-        git(root, "commit", "-qm", "Describe the tenant")
+        describe(root, url)
         yield root, url
 
 
@@ -65,6 +70,18 @@ def active(url: str) -> dict[str, bool]:
     """Every account in the tenant: userName → whether it is active."""
     r = httpx.get(f"{url}/Users", headers=HEADERS)
     return {u["userName"]: u.get("active", True) for u in r.json().get("Resources") or []}
+
+
+def snapshot(url: str) -> dict[str, Any]:
+    """Every user and group as the tenant holds it, versions included: equal snapshots
+    before and after mean nothing was written."""
+    return {
+        kind: sorted(
+            httpx.get(f"{url}/{kind}", headers=HEADERS).json().get("Resources") or [],
+            key=lambda r: str(r["id"]),
+        )
+        for kind in ("Users", "Groups")
+    }
 
 
 def users(url: str) -> list[str]:
@@ -137,6 +154,35 @@ def test_a_plan_is_applied_only_to_the_tenant_it_was_made_for(repo: tuple[Path, 
     assert r.returncode == 1
     assert f"this plan was made against {url}, not http://127.0.0.1:9/v2" in r.stderr
     assert users(url) == []
+
+
+def test_spellings_of_one_local_tenant_are_one_tenant(tmp_path: Path) -> None:
+    """A local: path is opened relative to the working directory: local:./t.db, local:t.db
+    and local:sub/../t.db open one file, so a plan made under one spelling applies under
+    another. Another file is another tenant; the plan keeps the URL as it was written."""
+    root = tmp_path / "repo"
+    describe(root, "local:./t.db")
+    (root / "sub").mkdir()
+    for db in ("t.db", "other.db"):
+        assert run(root, "tenant", "init", "--db", db).returncode == 0
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    assert json.loads((root / "plan.json").read_text())["tenant_url"] == "local:./t.db"
+    other = run(root, "apply", "plan.json", "--tenant", "local:other.db")
+    assert other.returncode == 1
+    assert "this plan was made against local:./t.db, not local:other.db" in other.stderr
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(tenant.read_text().replace("local:./t.db", "local:sub/../t.db"))
+    r = run(root, "apply", "plan.json")  # tenant.yaml names the same file, spelt otherwise
+    assert r.returncode == 0, r.stderr
+    assert "Apply " in r.stdout and " on local:./t.db" in r.stdout
+    # Once more with --tenant: a new plan, made under tenant.yaml's new spelling.
+    state = root / "desired-state" / "state.yaml"
+    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
+    assert run(root, "plan", "--out", "plan2.json").returncode == 0
+    r = run(root, "apply", "plan2.json", "--tenant", "local:t.db")
+    assert r.returncode == 0, r.stderr
+    assert " on local:sub/../t.db" in r.stdout
+    assert run(root, "plan", "--detailed-exitcode").returncode == 0
 
 
 def test_a_plan_file_naming_another_tenant_gets_no_credentials(repo: tuple[Path, str]) -> None:
@@ -282,7 +328,10 @@ def test_apply_rechecks_protected_accounts_and_gates_with_tenant_yaml_as_it_is_n
     )
     r = run(root, "apply", "plan.json")
     assert r.returncode == 1
-    assert "this plan is not applied: tenant.yaml, as it is now, does not allow it" in r.stderr
+    assert (
+        "this plan is not applied, and nothing was written: tenant.yaml, as it is now, does not "
+        "allow it"
+    ) in r.stderr
     assert "protected accounts (tenant.yaml protected:): user4@x.example would be suspended" in (
         r.stderr
     )
@@ -301,6 +350,27 @@ def test_apply_honours_a_gate_the_plan_allowed_deliberately(repo: tuple[Path, st
     r = run(root, "apply", "plan.json")
     assert r.returncode == 0, r.stderr
     assert active(url)["user5@x.example"] is False
+
+
+def test_apply_honours_an_allowance_the_plan_did_not_need_yet(repo: tuple[Path, str]) -> None:
+    """A reviewer allows two suspensions while the gate would let them through anyway; the
+    gate is tightened before the merge is applied. The allowance is in the plan (shown as
+    such), so apply's re-check honours it, as it honours one the plan needed."""
+    root, url = repo
+    _offboard_two(root, url)
+    plan = run(root, "plan", "--out", "plan.json", "--allow", "suspensions=2")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    expected = "suspensions: 2 (not over the limit), allowed up to 2"
+    assert f"Allowed deliberately: {expected}" in plan.stdout
+    artifact = json.loads((root / "plan.json").read_text())
+    assert artifact["allowances"] == [{"gate": "suspensions", "up_to": 2, "count": 2, "limit": ""}]
+    shown = run(root, "show", "plan.json", "--format", "markdown")
+    assert f"**Allowed deliberately**: {expected}" in shown.stdout
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "safety:\n  suspensions: {max: 1}\n")
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 0, r.stderr
+    assert active(url)["user4@x.example"] is False and active(url)["user5@x.example"] is False
 
 
 def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
@@ -326,6 +396,73 @@ def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
     assert "user4@x.example" not in r.stderr
     assert active(url)["user5@x.example"] is True and active(url)["user4@x.example"] is True
     assert user(url, "user0@x.example")["title"] == "T0", "not even the harmless update was sent"
+
+
+SELECTOR = "  - selector: user.userType == 'break-glass'\n"
+
+
+@pytest.mark.parametrize("before_connecting", ["name", "gate"])
+def test_apply_names_selector_violations_with_the_others_in_one_refusal(
+    repo: tuple[Path, str], before_connecting: str
+) -> None:
+    """All problems at once: when a name (or a gate) refuses the plan before connecting,
+    apply still reads the accounts the selectors judge (GET only) and names what they match
+    in the same refusal, so a second attempt does not reveal a second problem."""
+    root, url = repo
+    _offboard_two(root, url)
+    state = root / "desired-state" / "state.yaml"
+    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    patch_user(url, user(url, "user5@x.example")["id"], "userType", "break-glass")
+    tenant = root / "desired-state" / "tenant.yaml"
+    extra = (
+        "protected:\n  - user4@x.example\n" + SELECTOR
+        if before_connecting == "name"
+        else "protected:\n" + SELECTOR + "safety:\n  suspensions: {max: 1}\n"
+    )
+    tenant.write_text(tenant.read_text() + extra)
+    before = snapshot(url)
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("error: ") == 1, r.stderr
+    assert "this plan is not applied, and nothing was written" in r.stderr
+    selected = (
+        "protected selectors (tenant.yaml protected:), on the accounts as the tenant holds "
+        "them now: user5@x.example would be suspended"
+    )
+    assert selected in r.stderr
+    if before_connecting == "name":
+        assert (
+            "protected accounts (tenant.yaml protected:): user4@x.example would be suspended"
+        ) in r.stderr
+    else:
+        assert "safety gate suspensions: 2 would be suspended (limit 1)" in r.stderr
+    assert "not checked" not in r.stderr
+    assert snapshot(url) == before, "nothing was written"
+
+
+def test_a_refusal_says_when_the_selectors_could_not_be_checked(tmp_path: Path) -> None:
+    """The tenant is down when a plan that names refuse is applied: the refusal names what
+    was found and says that the selectors could not be judged, rather than passing them."""
+    db, port = tmp_path / "t.db", free_port()
+    root = tmp_path / "repo"
+    with serve_embedded(db, token=TOKEN, port=port) as url:
+        describe(root, url)
+        _offboard_two(root, url)
+        assert run(root, "plan", "--out", "plan.json").returncode == 0
+        before = snapshot(url)
+    tenant = root / "desired-state" / "tenant.yaml"
+    tenant.write_text(tenant.read_text() + "protected:\n  - user4@x.example\n" + SELECTOR)
+    r = run(root, "apply", "plan.json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "protected accounts (tenant.yaml protected:): user4@x.example would be suspended" in (
+        r.stderr
+    )
+    assert "protected selectors were not checked (the tenant could not be read: " in r.stderr
+    assert "more accounts it would change may be protected" in r.stderr
+    assert TOKEN not in r.stdout + r.stderr
+    with serve_embedded(db, token=TOKEN, port=port) as url:
+        assert snapshot(url) == before, "nothing was written"
 
 
 def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> None:

@@ -66,6 +66,27 @@ def test_suspension_gate(limit: Limit, count: int, allow: int, outcome: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("count", "allow", "up_to"), [(3, 5, 5), (0, 5, 5), (3, ALL, "all"), (3, 0, 0)]
+)
+def test_every_allowance_given_is_recorded_also_when_not_needed(
+    count: int, allow: int, up_to: object
+) -> None:
+    """Apply re-checks the gates with tenant.yaml as it is then: an allowance the plan did
+    not need must still be in the plan, or a limit tightened since the review refuses what
+    the reviewer allowed. Within the limit, it is recorded without a limit and no warning."""
+    diags, used = check_gates(
+        PLAN,
+        Safety(suspensions=Limit(max=5)),
+        {"suspensions": allow},
+        measured(suspensions=count),
+    )
+    assert diags == []
+    assert [a.model_dump() for a in used] == [
+        {"gate": "suspensions", "up_to": up_to, "count": count, "limit": ""}
+    ]
+
+
+@pytest.mark.parametrize(
     "gate", ["deletions", "membership_removals", "lost_grants", "rule_changes"]
 )
 def test_every_dimension_is_gated(gate: str) -> None:

@@ -39,15 +39,37 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (("init", "--for", "s", "--db", "t.db"), 1, "cannot be combined with --db"),
         (("init", "--for", "remote"), 1, "names https://scim.example/v2, not an embedded tenant"),
         (("init", "--for", "nowhere"), 1, "nowhere: error: no such directory"),
+        (
+            ("init", "--for", "goto", "--profile", "generic"),  # generic, the old default
+            1,
+            "--profile generic contradicts goto/tenant.yaml, which says profile: goto",
+        ),
+        (("init", "--for", "goto", "--profile", "genesys"), 1, "which says profile: goto"),
     ],
 )
 def test_bad_input(tmp_path: Path, args: tuple[str, ...], code: int, expected: str) -> None:
     (tmp_path / "junk.txt").write_text("not a database, just text\n" * 100)
     (tmp_path / "remote").mkdir()
     (tmp_path / "remote" / "tenant.yaml").write_text("url: https://scim.example/v2\n")
+    (tmp_path / "goto").mkdir()
+    (tmp_path / "goto" / "tenant.yaml").write_text("url: local:t.db\nprofile: goto\n")
     r = tenant(tmp_path, *args)
     assert r.returncode == code, r.stderr
     assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "t.db").exists() or "--db" in args, "no tenant was written"
+
+
+@pytest.mark.parametrize("profile", [(), ("--profile", "goto")])
+def test_init_for_takes_the_profile_of_tenant_yaml(
+    tmp_path: Path, profile: tuple[str, ...]
+) -> None:
+    """--for without --profile, or with the one tenant.yaml says, makes a tenant of that
+    profile (a goto tenant lists and constrains as GoTo does)."""
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "tenant.yaml").write_text("url: local:t.db\nprofile: goto\n")
+    r = tenant(tmp_path, "init", "--for", "ds", *profile)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('tenant t.db: {"profile":"goto",'), r.stdout
 
 
 def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
