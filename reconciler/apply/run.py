@@ -39,8 +39,11 @@ def check_integrity(plan: Plan) -> None:
 
 
 def journal_of(plan: Plan) -> Path:
-    """Where this working copy journals the apply of ``plan``."""
-    return WORK / "journal" / f"{plan.plan_hash}.jsonl"
+    """Where this working copy journals the apply of ``plan``: by its hash and when it was
+    made. A new plan of the same intent (the same changes, hashed alike) made later, after
+    the tenant drifted back, is a new apply, not one the journal shows done."""
+    made = "".join(ch for ch in plan.created_at if ch.isdigit())[:14]
+    return WORK / "journal" / f"{plan.plan_hash}-{made}.jsonl"
 
 
 def applied_already(plan: Plan, journal_path: Path | None = None) -> bool:

@@ -4,16 +4,24 @@ from git.)
 Walks ``git log -p`` of the desired-state directory once, newest first, and records for each
 userName the newest commit whose diff removed a ``userName:`` line for it, and the externalId
 removed with it (the same entry, block or flow style): a live account with that userName but
-another externalId is not the one desired-state described. Groups likewise, by the
-``displayName`` of an entry removed from a top-level ``groups:`` list (git names the section a
-change is in on each hunk's header; a user's displayName is in ``users:``). Outside a git
-repository nothing is known, and removed users and groups count as unmanaged.
+another externalId is not the one desired-state described.
+
+Groups are compared whole: in a commit whose diff removes a ``displayName`` line outside a
+``users:`` section, the group entries (a ``displayName`` and no ``userName``) of the files it
+changes are read as YAML before and after it. An entry whose externalId is still there (under
+any name, or in another file: a rename, a move) or, without an externalId, whose name is, was
+not removed. A diff alone cannot tell: ``--unified=0`` shows a rename as a removed and an
+added name, and lines an entry shares with its neighbours may be shown as another's.
+
+Outside a git repository nothing is known, and removed users and groups count as unmanaged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +44,11 @@ _EXTERNAL_ID = re.compile(
 )
 
 
-# A hunk's header, and the section git names on it (the last line above the hunk that starts
-# at the first column: in YAML, the top-level key); a top-level key in a changed line.
+# A hunk's header and the top-level key git names on it (the section the hunk is in); a
+# top-level key in a changed line; a file's path in a diff's header.
 _HUNK = re.compile(r"^@@ [^@]* @@ ?(.*)$")
-_TOP_KEY = re.compile(r"^[\"']?([A-Za-z_][\w-]*)[\"']?\s*:")
-_ITEM_START = re.compile(r"^(\s*)-(?:\s|$)")
+_TOP_KEY = re.compile(r"^\{?\s*[\"']?([A-Za-z_][\w-]*)[\"']?\s*:")
+_PATH = re.compile(r"^(?:---|\+\+\+) [ab]/(.*)$")
 
 
 @dataclass(frozen=True)
@@ -58,41 +66,25 @@ def removal_dates(
     return removals(directory, present, None, now).users
 
 
-def _group_entries(lines: list[str]) -> list[tuple[str, str | None]]:
-    """(displayName, externalId) of each group entry in ``lines``: the changed lines of a
-    ``groups:`` section, whole entries or parts of one, block or flow style. Read as YAML at
-    once, or else one list item at a time (a run of changed lines may start inside an
-    entry)."""
+def _group_entries(text: str | None) -> list[tuple[str, str | None]]:
+    """(displayName, externalId) of each group entry (a mapping with a displayName and no
+    userName) in a YAML file's ``text``; nothing when it cannot be read."""
     out: list[tuple[str, str | None]] = []
-    if _read(lines, out):
+    if not text or "displayName" not in text:
         return out
-    marks = [(len(m.group(1)), n) for n, ln in enumerate(lines) if (m := _ITEM_START.match(ln))]
-    top = min((indent for indent, _ in marks), default=0)
-    starts = sorted({0, *(n for indent, n in marks if indent == top)})
-    for a, b in zip(starts, [*starts[1:], len(lines)], strict=True):
-        _read(lines[a:b], out)
+    with contextlib.suppress(YAMLError):
+        _walk(YAML(typ="safe").load(text), out)
     return out
-
-
-def _read(lines: list[str], out: list[tuple[str, str | None]]) -> bool:
-    chunk = [ln for ln in lines if ln.strip()]
-    if not chunk:
-        return True
-    cut = min(len(ln) - len(ln.lstrip()) for ln in chunk)
-    try:
-        found = YAML(typ="safe").load("\n".join(ln[cut:] for ln in chunk))
-    except YAMLError:
-        return False
-    _walk(found, out)
-    return True
 
 
 def _walk(node: Any, out: list[tuple[str, str | None]]) -> None:
     if isinstance(node, dict):
+        if "userName" in node:
+            return  # a user's entry: its displayName is a person's name
         name = node.get("displayName")
-        if isinstance(name, str) and name:
+        if isinstance(name, str) and name.strip():
             ext = node.get("externalId")
-            out.append((name, None if ext in (None, "") else str(ext)))
+            out.append((name.strip(), None if ext in (None, "") else str(ext)))
             return
         for v in node.values():
             _walk(v, out)
@@ -101,14 +93,30 @@ def _walk(node: Any, out: list[tuple[str, str | None]]) -> None:
             _walk(v, out)
 
 
+def _gone(
+    before: list[tuple[str, str | None]], after: list[tuple[str, str | None]]
+) -> dict[str, str | None]:
+    """The group entries of ``before`` that ``after`` does not hold: by externalId where the
+    entry has one (renamed or moved, it is still there), else by name."""
+    exts = {ext for _, ext in after if ext is not None}
+    names = {name.casefold() for name, _ in after}
+    return {
+        name.casefold(): ext
+        for name, ext in before
+        if (ext not in exts if ext is not None else name.casefold() not in names)
+    }
+
+
 def removals(
     directory: Path,
     present: set[str],
-    present_groups: set[str] | None = None,
+    present_groups: Mapping[str, str | None] | None = None,
     now: dt.datetime | None = None,
 ) -> Removals:
-    """The users (casefolded userNames not in ``present``) and groups (casefolded displayNames
-    not in ``present_groups``; None: groups are not looked for) removed from desired-state.
+    """The users (casefolded userNames not in ``present``) and groups removed from
+    desired-state. ``present_groups``: casefolded displayName → externalId of the groups in
+    desired-state (None: groups are not looked for); a removed group whose name is present
+    again with another externalId (the name given to another group) is removed too.
 
     The history read is the first-parent one, as on the main branch: a removal merged from a
     pull request counts from its merge, when it reached the branch, not from when it was
@@ -118,8 +126,9 @@ def removals(
     commit, so a plan looks the same before and after the commit."""
     try:
         repo = git.Repo(directory, search_parent_directories=True)
-        rel = directory.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve())
-        path = str(rel) or "."
+        top = Path(repo.working_tree_dir or ".").resolve()
+        rel = directory.resolve().relative_to(top)
+        where = str(rel) or "."
         out = repo.git.log(
             "--first-parent",
             "-m",
@@ -128,12 +137,12 @@ def removals(
             "--unified=0",
             "--no-color",
             "--",
-            path,
+            where,
         )
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError, ValueError):
         return Removals()
     try:
-        pending = repo.git.diff("HEAD", "-p", "--unified=0", "--no-color", "--", path)
+        pending = repo.git.diff("HEAD", "-p", "--unified=0", "--no-color", "--", where)
     except git.GitCommandError:
         pending = ""
     now = now or dt.datetime.now(dt.UTC)
@@ -149,21 +158,40 @@ def removals(
     name: str | None = None
     external_id: str | None = None
     indent = -1
-    # Groups: the top-level section the line being read is in; the changed lines of the
-    # current run in a groups: section, removed and added; what the commit removes and adds.
+    # Groups: the section of the line being read, and the files the commit changes: those
+    # whose changed lines name a displayName outside users: are read before and after it.
     section = ""
-    group_lines: dict[str, list[str]] = {"-": [], "+": []}
-    removed_groups: dict[str, str | None] = {}
-    # Added lines are read only when the commit removed a group (to tell a move).
-    added_group_lines: list[list[str]] = []
+    files: set[str] = set()
+    touched = False
 
-    def close_groups() -> None:
-        removed_lines, added_lines = group_lines["-"], group_lines["+"]
-        for gname, ext in _group_entries(removed_lines) if removed_lines else ():
-            removed_groups.setdefault(gname.casefold(), ext)
-        if added_lines:
-            added_group_lines.append(added_lines)
-        group_lines["-"], group_lines["+"] = [], []
+    def read_groups(rev: str | None, paths: set[str]) -> list[tuple[str, str | None]]:
+        entries: list[tuple[str, str | None]] = []
+        for name in sorted(paths):
+            text: str | None
+            if rev is None:  # the working tree
+                try:
+                    text = (top / name).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = None
+            else:
+                try:
+                    text = repo.git.show(f"{rev}:{name}")
+                except git.GitCommandError:
+                    text = None  # not there at that revision
+            entries += _group_entries(text)
+        return entries
+
+    def groups_removed() -> None:
+        if present_groups is None or not touched:
+            return
+        before = read_groups(f"{sha}^1" if sha else "HEAD", files)
+        after = read_groups(sha or None, files)
+        for cf, ext in _gone(before, after).items():
+            if cf in found_groups:
+                continue
+            now_ext = present_groups.get(cf, "")
+            if cf not in present_groups or (ext and now_ext and now_ext != ext):
+                found_groups[cf] = Removal(when=when, commit=sha, external_id=ext)
 
     def close() -> None:
         nonlocal name, external_id, indent
@@ -173,46 +201,36 @@ def removals(
         indent = -1
 
     def commit_read() -> None:
+        nonlocal touched
         close()
-        close_groups()
+        groups_removed()
+        files.clear()
+        touched = False
         for cf, ext in removed.items():
             if cf not in present and cf not in found and cf not in added:
                 found[cf] = Removal(when=when, commit=sha, external_id=ext)
-        gone = {
-            cf: ext
-            for cf, ext in removed_groups.items()
-            if cf not in (present_groups or ()) and cf not in found_groups
-        }
-        if gone:
-            for lines in added_group_lines:
-                for gname, _ in _group_entries(lines):
-                    gone.pop(gname.casefold(), None)
-        for cf, ext in gone.items():
-            found_groups[cf] = Removal(when=when, commit=sha, external_id=ext)
         removed.clear()
         added.clear()
-        removed_groups.clear()
-        added_group_lines.clear()
 
     for line in (pending + "\n" + out).splitlines():
         if line.startswith("\x00"):
             commit_read()
-            section = ""
             sha, _, ts = line[1:].partition(" ")
             when = dt.datetime.fromtimestamp(int(ts), dt.UTC)
             continue
         hunk = _HUNK.match(line)
-        if hunk or line.startswith(("diff ", "---", "+++")):
-            close_groups()
-            top = _TOP_KEY.match(hunk.group(1)) if hunk else None
-            section = top.group(1) if top else ""
+        if hunk or line.startswith("diff "):
+            key = _TOP_KEY.match(hunk.group(1)) if hunk else None
+            section = key.group(1) if key else ""
+        elif (file := _PATH.match(line)) is not None:
+            if file.group(1).endswith((".yaml", ".yml")):
+                files.add(file.group(1))
         elif line[:1] in ("-", "+"):
-            top = _TOP_KEY.match(line[1:])
-            if top:
-                close_groups()
-                section = top.group(1)
-            if section == "groups" and present_groups is not None:
-                group_lines[line[0]].append(line[1:])
+            key = _TOP_KEY.match(line[1:])
+            if key and line[1:2] not in (" ", "\t"):
+                section = key.group(1)
+            if line[0] == "-" and section != "users" and "displayName" in line:
+                touched = True
         if not line.startswith("-") or line.startswith("---"):  # kept, added, or a header
             close()
             if line.startswith("+") and not line.startswith("+++"):

@@ -953,10 +953,19 @@ def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
     gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
     base = dict(id=gid, version=version, lookup={"displayName": name})
     members = sorted(_member_ids(r.get("members")))
+    names = sorted(((_live_name(b, uid), uid) for uid in members), key=lambda m: m[0].casefold())
     if due and can_delete and (at_once or not members):
         why = "" if at_once else f"; grace period {lifecycle.delete_after} is over"
         b.changes.append(
-            Change(action="delete", resource_type="Group", key=name, reason=since + why, **base)
+            Change(
+                action="delete",
+                resource_type="Group",
+                key=name,
+                reason=since + why,
+                # Who leaves with it: named, and counted against membership_removals.
+                members=tuple(n for n, _ in names),
+                **base,
+            )
         )
         return
     if not members:
@@ -972,7 +981,6 @@ def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
         until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
     else:
         until = "; kept empty (delete_after: never)"
-    names = sorted(((_live_name(b, uid), uid) for uid in members), key=lambda m: m[0].casefold())
     b.changes.append(
         Change(
             action="remove_member",
@@ -989,13 +997,17 @@ def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
 
 
 def _live_name(b: _Builder, uid: str) -> str:
-    """A member's name: the desired userName it pairs with, else the live one, else its id."""
+    """A member's name: the desired userName it pairs with, else the live one, else a
+    member group's displayName, else its id."""
     paired = b.name_of_id.get(uid)
     if paired is not None:
         user = b.state.user_by_name.get(paired)
         return user.userName if user is not None else paired
     r = b.live_by_id.get(uid)
-    return str((r or {}).get("userName") or uid)
+    if r is not None:
+        return str(r.get("userName") or uid)
+    group = next((g for g in b.live.groups if str(g.get("id")) == uid), None)
+    return f"group {group.get('displayName') or uid}" if group is not None else uid
 
 
 def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
@@ -1017,12 +1029,16 @@ def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
                 "capability",
             )
             return
+        members = sorted(
+            (_live_name(b, uid) for uid in _member_ids(r.get("members"))), key=str.casefold
+        )
         b.changes.append(
             Change(
                 action="delete",
                 resource_type="Group",
                 key=name,
                 reason="not in desired-state (ownership: delete)",
+                members=tuple(members),
                 id=str(r["id"]),
                 version=(r.get("meta") or {}).get("version"),
                 lookup={"displayName": name},

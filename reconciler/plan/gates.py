@@ -56,8 +56,12 @@ def losses(
 ) -> dict[str, Loss]:
     deleted = [c.key for c in plan.changes if c.action == "delete"]
     suspended = [c.key for c in plan.changes if c.action == "suspend"]
+    # A group deleted with members removes them too (the plan names them on the delete).
     removed = [
-        f"{m} from {c.key}" for c in plan.changes if c.action == "remove_member" for m in c.members
+        f"{m} from {c.key}"
+        for c in plan.changes
+        if c.action == "remove_member" or (c.action == "delete" and c.resource_type == "Group")
+        for m in c.members
     ]
     # Lost grants listed per user: "alice (products GoTo Meeting, GoTo Webinar; role admin)".
     by_user: dict[str, dict[str, list[str]]] = {}

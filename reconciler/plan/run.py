@@ -160,7 +160,8 @@ def _make_plan(
 
     present = {u.userName.casefold() for u in state.users}
     now = now or dt.datetime.now(dt.UTC)
-    removed = removals(state.root, present, {g.displayName.casefold() for g in state.groups}, now)
+    groups = {g.displayName.casefold(): g.externalId for g in state.groups}
+    removed = removals(state.root, present, groups, now)
     ctx = PlanContext(
         now=now,
         commit=head_commit(state.root),

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from reconciler.apply.lock import ApplyLock
+from reconciler.apply.run import journal_of
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import Plan
 from tests.apply.conftest import write_state
@@ -145,6 +146,25 @@ def test_applying_a_plan_again_sends_nothing_and_says_so(repo: tuple[Path, str])
         assert "was already applied completely" in again.stdout
         assert git(root, "notes", "--ref", "reconciler", "show", head) == note, flag
     assert len(users(url)) == 6
+
+
+def test_a_new_plan_of_the_same_intent_is_applied_after_drift(repo: tuple[Path, str]) -> None:
+    """The tenant drifts back after an apply (the console reactivates two suspended accounts):
+    a new plan has the same changes, so the same hash, but it is a new apply, not one the
+    journal shows done."""
+    root, url = repo
+    _offboard_two(root, url)
+    assert run(root, "plan", "--out", "first.json").returncode == 0
+    assert run(root, "apply", "first.json").returncode == 0
+    for name in ("user4@x.example", "user5@x.example"):
+        patch_user(url, user(url, name)["id"], "active", True)
+    assert run(root, "plan", "--out", "second.json").returncode == 0
+    first, second = (json.loads((root / f).read_text()) for f in ("first.json", "second.json"))
+    assert first["plan_hash"] == second["plan_hash"]
+    again = run(root, "apply", "second.json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already applied" not in again.stdout and "every change succeeded" in again.stdout
+    assert not active(url)["user4@x.example"] and not active(url)["user5@x.example"]
 
 
 def test_a_plan_is_applied_only_to_the_tenant_it_was_made_for(repo: tuple[Path, str]) -> None:
@@ -474,7 +494,7 @@ def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> Non
     assert run(root, "plan", "--out", "plan.json").returncode == 0
     plan = Plan.model_validate_json((root / "plan.json").read_text())
     first = next(i for i, c in enumerate(plan.changes) if c.key == "user4@x.example")
-    journal = root / ".reconciler" / "journal" / f"{plan.plan_hash}.jsonl"
+    journal = root / journal_of(plan)
     journal.parent.mkdir(parents=True, exist_ok=True)
     # What an apply killed after its first change leaves (user4 suspended, journaled).
     uid = str(plan.changes[first].id)

@@ -460,18 +460,24 @@ def test_a_group_removed_from_git_is_emptied_then_deleted(
             assert c.operations == ({"op": "remove", "path": 'members[value eq "u1"]'},)
 
 
+REMOVALS_GATE = (
+    "safety gate membership_removals: 3 would be removed from groups (limit 1): p0@x.example "
+    "from Sales, p1@x.example from Sales, p2@x.example from Sales"
+)
+
+
 @pytest.mark.parametrize(
-    ("lifecycle", "gate"),
+    ("lifecycle", "gates"),
     [
+        ("{}", [REMOVALS_GATE]),
+        # Deleted at once: its members leave with it, named and counted all the same.
         (
-            "{}",
-            "membership_removals: 3 would be removed from groups (limit 1): p0@x.example from "
-            "Sales",
+            "{removed_groups: delete}",
+            ["safety gate deletions: 1 would be deleted (limit 0): Sales", REMOVALS_GATE],
         ),
-        ("{removed_groups: delete}", "deletions: 1 would be deleted (limit 0): Sales"),
     ],
 )
-def test_a_removed_group_counts_against_the_gates(lifecycle: str, gate: str) -> None:
+def test_a_removed_group_counts_against_the_gates(lifecycle: str, gates: list[str]) -> None:
     tenant = (
         f"url: https://scim.example/v2\nlifecycle: {lifecycle}\n"
         "safety: {deletions: {max: 0}, membership_removals: {max: 1}}\n"
@@ -486,8 +492,20 @@ def test_a_removed_group_counts_against_the_gates(lifecycle: str, gate: str) -> 
         plan(s, users, [gone], removed=removed, removed_groups=GONE), s, evaluate(s), allow={}
     )
     assert p.blocked
-    [d] = [d for d in p.diagnostics if d.code == "gate"]
-    assert d.message.startswith(f"safety gate {gate}"), d.message
+    assert [d.message for d in p.diagnostics if d.code == "gate"] == gates
+    [change] = [c for c in p.changes if c.resource_type == "Group"]
+    assert change.members == ("p0@x.example", "p1@x.example", "p2@x.example")
+    assert "- members: p0@x.example, p1@x.example, p2@x.example" in render_text(p)
+
+
+def test_a_nested_group_is_named_when_a_removed_group_is_emptied() -> None:
+    s = state(ALICE + "    groups: [Eng]\n", "  - displayName: Eng\n")
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    eng = live_group("Eng", "g1", ("u1",))
+    gone = live_group("Sales", "g7", ("u1", "g1", "x9"), externalId="g7")
+    p = plan(s, [alice], [eng, gone], removed_groups=GONE)
+    [c] = p.changes
+    assert c.members == ("alice@x.example", "group Eng", "x9")
 
 
 def test_a_removed_group_is_not_confused_with_another_of_that_name() -> None:

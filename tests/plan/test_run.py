@@ -189,7 +189,7 @@ def test_group_removals_are_read_from_the_groups_section(repo: Path) -> None:
     (ds / "old.yaml").unlink()  # not committed yet: counts from now
     now = T0 + dt.timedelta(days=3)
     users = {"alice@x.example", "bob@x.example", "carol@x.example", "ann@x.example"}
-    found = removals(ds, users, {"g", "moved"}, now)
+    found = removals(ds, users, {"g": None, "moved": None}, now)
     assert found.users == {}
     assert sorted(found.groups) == ["legacy", "ops, night", "sales emea"]
     assert found.groups["sales emea"].commit == sha
@@ -200,6 +200,44 @@ def test_group_removals_are_read_from_the_groups_section(repo: Path) -> None:
     assert found.groups["legacy"].external_id == "L1"
     # Groups not looked for: none found.
     assert removals(ds, users, None, now).groups == {}
+
+
+def test_group_removals_in_other_layouts_and_what_is_not_a_removal(repo: Path) -> None:
+    """Flow-style files, quoted keys, unindented lists, padded names; a group renamed in place
+    is not removed, a group moved into a flow-style file is not removed by the move, and a
+    name given to another group (another externalId) in the same commit is a removal."""
+    ds = repo / "desired-state"
+    (ds / "groups.yaml").write_text(
+        'groups:\n- displayName: G\n- displayName: "  Padded  "\n  externalId: p1\n'
+        "- displayName: Renamed\n  externalId: r1\n- displayName: Mover\n  externalId: m1\n"
+        "- displayName: Reused\n  externalId: old-1\n- displayName: Taker\n  externalId: new-1\n"
+    )
+    (ds / "flow.yaml").write_text("{groups: [\n  {displayName: Chess Club, externalId: c1},\n]}\n")
+    (ds / "quoted.yaml").write_text('"groups":\n  - "displayName": Quoted\n    externalId: q1\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "groups", when=T0 + dt.timedelta(days=1))
+    # Renamed keeps its externalId; Mover moves into a flow-style file; Taker takes Reused's
+    # name; the others go.
+    (ds / "groups.yaml").write_text(
+        "groups:\n- displayName: G\n- displayName: Renamed Now\n  externalId: r1\n"
+        "- displayName: Reused\n  externalId: new-1\n"
+    )
+    (ds / "moved.yaml").write_text('{groups: [{"displayName": "Mover", externalId: m1}]}\n')
+    (ds / "flow.yaml").write_text("{groups: [\n]}\n")
+    (ds / "quoted.yaml").write_text('"groups": []\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "reorganise", when=T0 + dt.timedelta(days=2))
+    present = {"g": None, "renamed now": "r1", "reused": "new-1", "mover": "m1"}
+    found = removals(ds, {"alice@x.example", "bob@x.example", "carol@x.example"}, present)
+    assert sorted(found.groups) == ["chess club", "padded", "quoted", "reused"]
+    assert found.groups["reused"].external_id == "old-1"
+    assert found.groups["chess club"].external_id == "c1"
+    # Mover leaves its flow-style file later: dated by that commit, not by the move.
+    (ds / "moved.yaml").write_text("{groups: []}\n")
+    git(repo, "commit", "-qam", "Mover goes", when=T0 + dt.timedelta(days=9))
+    del present["mover"]
+    found = removals(ds, {"alice@x.example", "bob@x.example", "carol@x.example"}, present)
+    assert found.groups["mover"].when == T0 + dt.timedelta(days=9)
 
 
 def test_a_shallow_clone_is_told(repo: Path, tmp_path: Path) -> None:
