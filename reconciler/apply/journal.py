@@ -24,8 +24,11 @@ SYNC_EVERY = 0.05  # seconds
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, made: str = "") -> None:
+        """``made``: when the plan applied was made, recorded on each line (a new plan of the
+        same changes is told from the one the journal shows)."""
         self.path = path
+        self.made = made
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = path.open("a", encoding="utf-8")
         self._dirty = False
@@ -34,6 +37,8 @@ class Journal:
         self._syncer.start()
 
     def record(self, entry: dict[str, Any]) -> None:
+        if self.made:
+            entry = {**entry, "made": self.made}
         self._fh.write(json.dumps(entry, separators=(",", ":"), default=str) + "\n")
         self._fh.flush()
         self._dirty = True  # a plain flag: no lock, no wake-up on the event loop's thread

@@ -39,16 +39,19 @@ def check_integrity(plan: Plan) -> None:
 
 
 def journal_of(plan: Plan) -> Path:
-    """Where this working copy journals the apply of ``plan``: by its hash and when it was
-    made. A new plan of the same intent (the same changes, hashed alike) made later, after
-    the tenant drifted back, is a new apply, not one the journal shows done."""
-    made = "".join(ch for ch in plan.created_at if ch.isdigit())[:14]
-    return WORK / "journal" / f"{plan.plan_hash}-{made}.jsonl"
+    """Where this working copy journals the apply of ``plan``."""
+    return WORK / "journal" / f"{plan.plan_hash}.jsonl"
 
 
 def applied_already(plan: Plan, journal_path: Path | None = None) -> bool:
-    """Whether this working copy's journal shows every change of ``plan`` applied."""
-    done = Journal.completed(Journal.read(journal_path or journal_of(plan)))
+    """Whether this working copy's journal shows every change of ``plan`` applied, from this
+    very plan file: a new plan of the same changes (hashed alike), made after the tenant
+    drifted back, is a new apply, not one already done. (``--resume`` and ``--retry-failed``
+    still take the journal of an earlier plan of the same hash.)"""
+    entries = Journal.read(journal_path or journal_of(plan))
+    if any(e.get("made") != plan.created_at for e in entries.values()):
+        return False
+    done = Journal.completed(entries)
     return bool(plan.changes) and done >= set(range(len(plan.changes)))
 
 
@@ -79,7 +82,7 @@ async def apply_plan(
             await _refuse(problems, plan, protection, completed, connect)
         if not (resume or retry_failed) and journal_path.exists():
             journal_path.unlink()
-        journal = Journal(journal_path)
+        journal = Journal(journal_path, made=plan.created_at)
         try:
             async with _connect(plan, tenant, url, env, transport) as client:
                 # The plan recorded what apply needs of the tenant: no discovery requests.

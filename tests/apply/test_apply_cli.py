@@ -494,7 +494,7 @@ def test_a_resumed_apply_checks_only_what_is_left(repo: tuple[Path, str]) -> Non
     assert run(root, "plan", "--out", "plan.json").returncode == 0
     plan = Plan.model_validate_json((root / "plan.json").read_text())
     first = next(i for i, c in enumerate(plan.changes) if c.key == "user4@x.example")
-    journal = root / journal_of(plan)
+    journal = root / journal_of(plan)  # .reconciler/journal/<plan hash>.jsonl
     journal.parent.mkdir(parents=True, exist_ok=True)
     # What an apply killed after its first change leaves (user4 suspended, journaled).
     uid = str(plan.changes[first].id)
