@@ -210,17 +210,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             undated.append(name)
             continue
         _unmanaged_user(b, r, protected)
-    if undated:
-        listed = ", ".join(repr(n) for n in sorted(undated)[:5])
-        more = f" and {len(undated) - 5} more" if len(undated) > 5 else ""
-        b.error(
-            f"desired-state's git history is shallow, so whether {len(undated)} live "
-            f"user{'s' if len(undated) > 1 else ''} not in desired-state ({listed}{more}) "
-            f"{'were' if len(undated) > 1 else 'was'} removed from it, and when, cannot be "
-            "read: a removed user would be neither suspended nor given its grace period",
-            "plan from the whole history: git fetch --unshallow (actions/checkout: fetch-depth: 0)",
-            code="shallow-history",
-        )
+    _undated(b, "user", undated, "would be neither suspended nor given its grace period")
 
     # ---- groups -----------------------------------------------------------------------
     groups = list(state.groups)
@@ -321,21 +311,29 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             undated.append(name)
             continue
         _unmanaged_group(b, r)
-    if undated:
-        listed = ", ".join(repr(n) for n in sorted(undated)[:5])
-        more = f" and {len(undated) - 5} more" if len(undated) > 5 else ""
-        b.error(
-            f"desired-state's git history is shallow, so whether {len(undated)} live "
-            f"group{'s' if len(undated) > 1 else ''} not in desired-state ({listed}{more}) "
-            f"{'were' if len(undated) > 1 else 'was'} removed from it, and when, cannot be "
-            "read: a removed group would keep its members",
-            "plan from the whole history: git fetch --unshallow (actions/checkout: fetch-depth: 0)",
-            code="shallow-history",
-        )
+    _undated(b, "group", undated, "would keep its members")
     if partial:
         _check_targets(b)
 
     return _finish(b, partial)
+
+
+def _undated(b: _Builder, kind: str, names: list[str], consequence: str) -> None:
+    """The error for live ``kind``s (user, group) not in desired-state whose removal, if they
+    were removed, a shallow history cannot date; ``consequence``: what a removed one would
+    miss."""
+    if not names:
+        return
+    listed = ", ".join(repr(n) for n in sorted(names)[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    b.error(
+        f"desired-state's git history is shallow, so whether {len(names)} live "
+        f"{kind}{'s' if len(names) > 1 else ''} not in desired-state ({listed}{more}) "
+        f"{'were' if len(names) > 1 else 'was'} removed from it, and when, cannot be "
+        f"read: a removed {kind} {consequence}",
+        "plan from the whole history: git fetch --unshallow (actions/checkout: fetch-depth: 0)",
+        code="shallow-history",
+    )
 
 
 def _user(
