@@ -239,6 +239,9 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             groups[i].displayName,
             "ambiguous-match",
         )
+    # The live ids of targeted users: a partial plan also covers the groups they are in
+    # now, to remove them where desired-state no longer puts them.
+    targeted_ids = {b.ids[t] for t in b.targets if t in b.ids} if partial else set()
     for i, g in enumerate(groups):
         members = state.members.get(g.displayName.casefold(), frozenset())
         matched_g = gpair.pairs.get(i)
@@ -248,7 +251,11 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         if not whole and str((matched_g or {}).get("displayName", "")).casefold() in b.targets:
             b.targets.add(g.displayName.casefold())  # targeted by its live name
             whole = True
-        if not whole and not any(_targeted(m, b.targets) for m in members):
+        if (
+            not whole
+            and not any(_targeted(m, b.targets) for m in members)
+            and not (matched_g and targeted_ids & _member_ids(matched_g.get("members")))
+        ):
             continue
         if matched_g is None:
             if not live.capabilities.can_create_groups:
@@ -290,9 +297,14 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     undated = []
     for r in gpair.unmatched_live:
         name = str(r.get("displayName") or r.get("id"))
-        if partial and not _targeted(name, b.targets):
-            continue
         removal = ctx.removed_groups.get(name.casefold())
+        if partial and not _targeted(name, b.targets):
+            # Not targeted itself: a removed group of ours loses its targeted members only.
+            if removal is not None and not _someone_else(removal, r):
+                only = targeted_ids & _member_ids(r.get("members"))
+                if only:
+                    _removed_group(b, r, removal, only)
+            continue
         if removal is not None and _someone_else(removal, r):
             b.warn(
                 f"group {name!r} was removed from desired-state, but the tenant's group with "
@@ -932,11 +944,14 @@ def _members(
         )
 
 
-def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
+def _removed_group(
+    b: _Builder, r: dict[str, Any], removal: Removal, only: set[str] | None = None
+) -> None:
     """A group removed from desired-state: emptied now (its members lose what it gives them),
     deleted once the grace period is over (or at once with ``removed_groups: delete``) and
     empty. A group still holding members when its time is up is emptied first, like a user
-    suspended before it is deleted."""
+    suspended before it is deleted. ``only``: the member ids a partial plan covers (the
+    group itself is not targeted): those leave it, and it is neither emptied nor deleted."""
     name = str(r.get("displayName") or r.get("id"))
     lifecycle = b.state.tenant.lifecycle
     since = (
@@ -950,9 +965,9 @@ def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
     due = at_once or (grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace)
     gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
     base = dict(id=gid, version=version, lookup={"displayName": name})
-    members = sorted(_member_ids(r.get("members")))
+    members = sorted(_member_ids(r.get("members")) if only is None else only)
     names = sorted(((_live_name(b, uid), uid) for uid in members), key=lambda m: m[0].casefold())
-    if due and can_delete and (at_once or not members):
+    if due and can_delete and (at_once or not members) and only is None:
         why = "" if at_once else f"; grace period {lifecycle.delete_after} is over"
         b.changes.append(
             Change(
@@ -979,6 +994,8 @@ def _removed_group(b: _Builder, r: dict[str, Any], removal: Removal) -> None:
         until = f"; deleted after {(removal.when + dt.timedelta(seconds=grace)).date()}"
     else:
         until = "; kept empty (delete_after: never)"
+    if only is not None:
+        until += "; this partial plan removes only its targets"
     b.changes.append(
         Change(
             action="remove_member",

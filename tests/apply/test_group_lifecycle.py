@@ -106,3 +106,51 @@ def test_a_group_removed_from_git_is_emptied_then_deleted_after_its_grace_period
         final = run(root, "plan", "--detailed-exitcode")
         assert final.returncode == 0, final.stdout
         assert "No changes. The tenant matches desired-state." in final.stdout
+
+
+def test_a_partial_plan_moves_the_targeted_user_out_of_groups_it_left(tmp_path: Path) -> None:
+    """`--target USER` (provision on demand): the user leaves the groups it left in git, a
+    removed group included, and nobody else is touched; the full plan then holds the rest."""
+    with serve_embedded(tmp_path / "t.db", token=TOKEN) as url:
+        root = tmp_path / "repo"
+        ds = root / "desired-state"
+        write_state(ds, 6, groups=3)  # Team 0: user0, user3; Team 1: 1, 4; Team 2: 2, 5
+        (ds / "tenant.yaml").write_text(
+            f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
+        )
+        git(root, "init", "-q", "-b", "main")
+        git(root, "config", "user.name", "Ada Admin")
+        git(root, "config", "user.email", "ada@acme.example")
+        git(root, "add", ".")
+        git(root, "commit", "-qm", "Describe the tenant")
+        assert run(root, "apply", "--auto-approve").returncode == 0
+        found = httpx.get(f"{url}/Users", headers=HEADERS).json()["Resources"]
+        ids = {u["userName"].split("@")[0]: u["id"] for u in found}
+
+        # Everyone leaves Team 0 (and its rule's grants) for Team 1; Team 2 leaves git.
+        state = ds / "state.yaml"
+        text = state.read_text().replace("  - displayName: Team 2\n    externalId: g2\n", "")
+        text = text.replace("groups: [Team 0]", "groups: [Team 1]")
+        state.write_text(text.replace("groups: [Team 2]", "groups: []"))
+        git(root, "commit", "-qam", "Team 0 moves to Team 1; Team 2 is no more")
+
+        for user, team in (("user0", "Team 0"), ("user5", "Team 2")):
+            plan = run(root, "plan", "--target", f"{user}@x.example", "--out", f"{user}.json")
+            assert plan.returncode == 0, plan.stdout + plan.stderr
+            assert f"- remove member Group {team}" in plan.stdout, plan.stdout
+            assert f"- members: {user}@x.example\n" in plan.stdout, plan.stdout
+            assert ("- products GoTo Meeting: user0@x.example" in plan.stdout) is (user == "user0")
+            applied = run(root, "apply", f"{user}.json", "--auto-approve")
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+        after = groups(url)
+        assert after["Team 0"] == [ids["user3"]]  # user3 was not targeted
+        assert after["Team 1"] == sorted(ids[u] for u in ("user0", "user1", "user4"))
+        assert after["Team 2"] == [ids["user2"]]  # kept until a full plan, or its own target
+
+        full = run(root, "plan", "--detailed-exitcode")
+        assert full.returncode == 2
+        assert "- remove member Group Team 0" in full.stdout
+        assert "- members: user3@x.example\n" in full.stdout
+        assert "- products GoTo Meeting: user3@x.example\n" in full.stdout
+        assert "- members: user2@x.example\n" in full.stdout
+        assert "user0" not in full.stdout and "user5" not in full.stdout

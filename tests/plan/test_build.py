@@ -522,14 +522,60 @@ def test_a_removed_group_is_not_confused_with_another_of_that_name() -> None:
     )
 
 
-def test_a_removed_group_in_a_partial_plan_only_when_targeted() -> None:
-    s = state(ALICE)
+def test_a_removed_group_in_a_partial_plan_loses_only_its_targets() -> None:
+    """Targeting a user removes it from a removed group (one of its memberships), and
+    nobody else; targeting the group empties it, and deletes it when due."""
+    s = state(ALICE + "  - userName: bob@x.example\n    externalId: '2'\n")
     alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
-    gone = live_group("Sales", "g7", ("u1",), externalId="g7")
-    p = plan(s, [alice], [gone], removed_groups=GONE, targets=("alice@x.example",))
+    bob = live_user("bob@x.example", "u2", externalId="2")
+    gone = live_group("Sales", "g7", ("u1", "u2"), externalId="g7")
+    p = plan(s, [alice, bob], [gone], removed_groups=GONE, targets=("alice@x.example",))
+    [c] = p.changes
+    assert (c.action, c.key, c.members) == ("remove_member", "Sales", ("alice@x.example",))
+    assert c.operations == ({"op": "remove", "path": 'members[value eq "u1"]'},)
+    assert c.reason.endswith("; this partial plan removes only its targets")
+    # Even when the group is due for deletion: a partial plan for a user deletes no group.
+    p = build_plan(
+        state(
+            ALICE + "  - userName: bob@x.example\n    externalId: '2'\n",
+            tenant="url: https://scim.example/v2\nlifecycle:\n  removed_groups: delete\n",
+        ),
+        LiveState("https://scim.example/v2", (alice, bob), (gone,)),
+        PlanContext(now=NOW, removed_groups=GONE, targets=("alice@x.example",)),
+    )
+    assert [(c.action, c.members) for c in p.changes] == [("remove_member", ("alice@x.example",))]
+    p = plan(s, [alice, bob], [gone], removed_groups=GONE, targets=("sales",))
+    [c] = p.changes
+    assert (c.action, c.members) == ("remove_member", ("alice@x.example", "bob@x.example"))
+    # A targeted user who is not a member: nothing to do with the group.
+    p = plan(
+        s,
+        [alice, bob],
+        [live_group("Sales", "g7", ("u2",), externalId="g7")],
+        removed_groups=GONE,
+        targets=("alice@x.example",),
+    )
     assert p.changes == ()
-    p = plan(s, [alice], [gone], removed_groups=GONE, targets=("sales",))
-    assert actions(p) == [("remove_member", "Group", "Sales")]
+
+
+def test_a_partial_plan_removes_a_targeted_user_from_groups_it_left() -> None:
+    """`--target USER` covers the user's memberships both ways: the groups desired-state
+    adds it to, and those it is in now but no longer in git. Other members stay as they
+    are, even when they too would leave."""
+    s = state(
+        ALICE + "    groups: [Eng]\n  - userName: bob@x.example\n    externalId: '2'\n",
+        "  - displayName: Eng\n  - displayName: Sales\n",
+    )
+    alice = live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+    bob = live_user("bob@x.example", "u2", externalId="2")
+    groups = [live_group("Eng", "g1", ("u1",)), live_group("Sales", "g2", ("u1", "u2"))]
+    p = plan(s, [alice, bob], groups, targets=("alice@x.example",))
+    [c] = p.changes
+    assert (c.action, c.key, c.members) == ("remove_member", "Sales", ("alice@x.example",))
+    assert p.partial
+    whole = plan(s, [alice, bob], groups)
+    [c] = whole.changes
+    assert c.members == ("alice@x.example", "bob@x.example")
 
 
 def test_a_shallow_history_blocks_rather_than_miss_a_group_removal() -> None:
