@@ -364,6 +364,38 @@ def test_validate_warns_of_rules_that_match_nobody_or_are_shadowed(tmp_path: Pat
     ), r.stdout
 
 
+def test_validate_warns_of_settings_the_profile_cannot_carry_out(tmp_path: Path) -> None:
+    """A tenant.yaml that promises deletions its vendor does not do (Genesys keeps groups,
+    GoTo suspends users) is warned of at the setting; a profile that can, is not."""
+    root = tmp_path / "state"
+    root.mkdir()
+    settings = (
+        "lifecycle:\n  removed_groups: delete\n  removed_users: delete\n"
+        "ownership: {users: delete, groups: delete}\n"
+    )
+    found = {}
+    for profile in ("genesys", "goto", "generic"):
+        (root / "tenant.yaml").write_text(f"url: local:t.db\nprofile: {profile}\n{settings}")
+        r = cli("validate", str(root), "--format", "github", cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr  # warnings do not fail validation
+        found[profile] = [line for line in r.stdout.splitlines() if line.startswith("::")]
+    assert [line.split("::")[1] for line in found["genesys"]] == [
+        "warning file=state/tenant.yaml,line=4,col=19",
+        "warning file=state/tenant.yaml,line=6,col=36",
+    ]
+    assert (
+        "the genesys profile cannot delete groups: a group removed from git is emptied"
+        in (found["genesys"][0])
+    )
+    assert "a group not in desired-state is reported, not deleted" in found["genesys"][1]
+    assert [line.split("::")[1] for line in found["goto"]] == [
+        "warning file=state/tenant.yaml,line=5,col=18",
+        "warning file=state/tenant.yaml,line=6,col=20",
+    ]
+    assert "the goto profile does not delete users by sync" in found["goto"][0]
+    assert found["generic"] == []
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from reconciler.desired.loader import load
-from reconciler.desired.state import DesiredState
+from reconciler.desired.models import OwnershipMode
+from reconciler.desired.state import DesiredState, Source
 from reconciler.desired.yamlsource import PositionIndex
 from reconciler.diagnostics import (
     Diagnostic,
@@ -24,6 +25,7 @@ from reconciler.diagnostics import (
 from reconciler.plan.rules import EffectiveAccess, evaluate, lint, rule_matches
 from reconciler.policy import evaluate_state, load_policies
 from reconciler.policy.report import place, to_diagnostics
+from reconciler.scim.profiles import facts
 
 
 class Format(StrEnum):
@@ -54,7 +56,9 @@ def run(
     ),
 ) -> None:
     """Check desired-state files and policies: schema, types, references, duplicates,
-    domains, secrets, and the user, group and rule policies in policies/.
+    domains, secrets, and the user, group and rule policies in policies/. Warns of rules
+    that match nobody or are shadowed, and of tenant.yaml settings the profile cannot carry
+    out.
 
     Every problem in every file is reported in one run, each with file:line:col, what is wrong
     and what to write instead. Exit 0 when valid (warnings allowed), 1 when not.
@@ -83,6 +87,7 @@ def run(
             grants = {user: acc.as_dict() for user, acc in access.items()}
             diags += to_diagnostics(evaluate_state(policy_set, state, grants, rule_matches(access)))
         diags += _rule_lints(state, access)
+        diags += _profile_lints(state)
     ok = result.state is not None and not has_errors(diags)
     if fmt is Format.json:
         typer.echo(render_json(diags))
@@ -113,6 +118,66 @@ def _rule_lints(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> l
                 "reorder, narrow or remove the rule",
                 severity=Severity.warning,
                 code="rule-lint",
+            )
+        )
+    return out
+
+
+def _profile_lints(state: DesiredState) -> list[Diagnostic]:
+    """Settings the tenant's profile cannot carry out (VENDORS.md), as warnings at the
+    setting: the plan does what the tenant can instead, and says so, but the setting should
+    not promise more than happens."""
+    tenant, source = state.tenant, state.tenant_source
+    can = facts(tenant.profile)
+    profile = tenant.profile.value
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    if tenant.lifecycle.removed_groups == "delete" and not can.can_delete_groups:
+        found.append(
+            (
+                ("lifecycle", "removed_groups"),
+                f"the {profile} profile cannot delete groups: a group removed from git is "
+                "emptied and kept, not deleted",
+                "write removed_groups: empty (what happens), and delete the group with the "
+                "identity provider if it must go",
+            )
+        )
+    if tenant.lifecycle.removed_users == "delete" and not can.can_delete_users:
+        found.append(
+            (
+                ("lifecycle", "removed_users"),
+                f"the {profile} profile does not delete users by sync: a user removed from git "
+                "is suspended and kept, not deleted",
+                "write removed_users: suspend (what happens)",
+            )
+        )
+    if tenant.ownership.groups is OwnershipMode.delete and not can.can_delete_groups:
+        found.append(
+            (
+                ("ownership", "groups"),
+                f"the {profile} profile cannot delete groups: a group not in desired-state is "
+                "reported, not deleted",
+                "write groups: report (what happens), and remove such groups with the "
+                "identity provider",
+            )
+        )
+    if tenant.ownership.users is OwnershipMode.delete and not can.can_delete_users:
+        found.append(
+            (
+                ("ownership", "users"),
+                f"the {profile} profile does not delete users by sync: a user not in "
+                "desired-state is suspended, not deleted",
+                "write users: suspend (what happens)",
+            )
+        )
+    if not found or source is None:
+        return []
+    indexes: dict[Path, PositionIndex] = {}
+    out = []
+    for path, message, hint in found:
+        file, line, col = place(Source(source, path), indexes)
+        out.append(
+            Diagnostic(
+                file, line, col, message, hint, severity=Severity.warning, code="profile-lint"
             )
         )
     return out
