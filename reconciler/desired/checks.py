@@ -49,9 +49,15 @@ class Finding:
     ref: str = ""
 
 
-def _suggest(name: str, choices: Iterable[str]) -> str:
+def _suggest(name: str, choices: Iterable[str], listed: Iterable[str] = ()) -> str:
+    """A did-you-mean for an unknown ``name``. When the closest name is one ``listed``
+    beside it already, writing it would make a duplicate: it is named as listed instead."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? " if close else ""
+    if not close:
+        return ""
+    if close[0].casefold() in {n.casefold() for n in listed}:
+        return f"'{close[0]}' is listed here already: remove this entry, or "
+    return f"did you mean '{close[0]}'? "
 
 
 def _duplicates(
@@ -175,8 +181,8 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     src,
                     ("members", i),
                     f"group {g.displayName!r} lists unknown member {m!r}",
-                    _suggest(m, [u.userName for u in state.users])
-                    + "members are userNames of users declared in users/*.yaml",
+                    _suggest(m, [u.userName for u in state.users], g.members)
+                    + "declare the user in users/*.yaml first (members are userNames)",
                     ref=m,
                 )
             on_group[(g.displayName.casefold(), m.casefold())] = Source(
@@ -200,7 +206,7 @@ def _group_references(state: DesiredState) -> Iterator[Finding]:
                     src,
                     ("groups", i),
                     f"unknown group {name!r}",
-                    _suggest(name, names) + "declare it in groups/*.yaml first",
+                    _suggest(name, names, u.groups) + "declare it in groups/*.yaml first",
                     ref=name,
                 )
             elif (name.casefold(), u.userName.casefold()) in on_group:

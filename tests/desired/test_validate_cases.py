@@ -867,3 +867,41 @@ def test_a_typo_in_a_declaration_does_not_hide_the_errors_it_would_find(tmp_path
     files["tenant.yaml"] = "url: nope\nverified_domains: [acme.example]\n"
     messages = [d.message for d in load(write(tmp_path, files)).diagnostics]
     assert "email 'a@evil.example' is outside the verified domains" in messages, messages
+
+
+def test_a_did_you_mean_never_suggests_a_name_listed_beside_it(tmp_path: Path) -> None:
+    """A group left in a user's list after it was removed from groups/ (or a typo beside the
+    right name) is not answered with a group the user is in already: that would make a
+    duplicate. The close name is said to be listed here already."""
+    groups = "groups:\n  - displayName: Sales\n  - displayName: Sales EMEA\n"
+    files: dict[str, str | bytes | None] = {
+        "groups/groups.yaml": groups + "    members: [a@acme.example, a@acme.exampl]\n",
+        "users/users.yaml": (
+            "users:\n  - userName: a@acme.example\n    groups: [Sales, Sales EMA, Sale]\n"
+            "  - userName: b@acme.example\n    groups: [Sale]\n"
+        ),
+    }
+    result = load(write(tmp_path, files))
+    assert [(d.line, d.col, d.message, d.hint) for d in result.diagnostics] == [
+        (
+            4,
+            31,
+            "group 'Sales EMEA' lists unknown member 'a@acme.exampl'",
+            "'a@acme.example' is listed here already: remove this entry, or declare the user "
+            "in users/*.yaml first (members are userNames)",
+        ),
+        (
+            3,
+            21,
+            "unknown group 'Sales EMA'",
+            "did you mean 'Sales EMEA'? declare it in groups/*.yaml first",
+        ),
+        (
+            3,
+            32,
+            "unknown group 'Sale'",
+            "'Sales' is listed here already: remove this entry, or declare it in groups/*.yaml "
+            "first",
+        ),
+        (5, 14, "unknown group 'Sale'", "did you mean 'Sales'? declare it in groups/*.yaml first"),
+    ]
