@@ -129,46 +129,39 @@ def _profile_lints(state: DesiredState) -> list[Diagnostic]:
     not promise more than happens."""
     tenant, source = state.tenant, state.tenant_source
     can = facts(tenant.profile)
-    profile = tenant.profile.value
-    found: list[tuple[tuple[str, ...], str, str]] = []
-    if tenant.lifecycle.removed_groups == "delete" and not can.can_delete_groups:
-        found.append(
-            (
-                ("lifecycle", "removed_groups"),
-                f"the {profile} profile cannot delete groups: a group removed from git is "
-                "emptied and kept, not deleted",
-                "write removed_groups: empty (what happens), and delete the group with the "
-                "identity provider if it must go",
-            )
-        )
-    if tenant.lifecycle.removed_users == "delete" and not can.can_delete_users:
-        found.append(
-            (
-                ("lifecycle", "removed_users"),
-                f"the {profile} profile does not delete users by sync: a user removed from git "
-                "is suspended and kept, not deleted",
-                "write removed_users: suspend (what happens)",
-            )
-        )
-    if tenant.ownership.groups is OwnershipMode.delete and not can.can_delete_groups:
-        found.append(
-            (
-                ("ownership", "groups"),
-                f"the {profile} profile cannot delete groups: a group not in desired-state is "
-                "reported, not deleted",
-                "write groups: report (what happens), and remove such groups with the "
-                "identity provider",
-            )
-        )
-    if tenant.ownership.users is OwnershipMode.delete and not can.can_delete_users:
-        found.append(
-            (
-                ("ownership", "users"),
-                f"the {profile} profile does not delete users by sync: a user not in "
-                "desired-state is suspended, not deleted",
-                "write users: suspend (what happens)",
-            )
-        )
+    lifecycle, ownership = tenant.lifecycle, tenant.ownership
+    no_groups = f"the {tenant.profile.value} profile cannot delete groups"
+    no_users = f"the {tenant.profile.value} profile does not delete users by sync"
+    # (whether it applies, the setting, what happens instead, what to write)
+    table = [
+        (
+            lifecycle.removed_groups == "delete" and not can.can_delete_groups,
+            ("lifecycle", "removed_groups"),
+            f"{no_groups}: a group removed from git is emptied and kept, not deleted",
+            "write removed_groups: empty (what happens), and delete the group with the "
+            "identity provider if it must go",
+        ),
+        (
+            lifecycle.removed_users == "delete" and not can.can_delete_users,
+            ("lifecycle", "removed_users"),
+            f"{no_users}: a user removed from git is suspended and kept, not deleted",
+            "write removed_users: suspend (what happens)",
+        ),
+        (
+            ownership.groups is OwnershipMode.delete and not can.can_delete_groups,
+            ("ownership", "groups"),
+            f"{no_groups}: a group not in desired-state is reported, not deleted",
+            "write groups: report (what happens), and remove such groups with the identity "
+            "provider",
+        ),
+        (
+            ownership.users is OwnershipMode.delete and not can.can_delete_users,
+            ("ownership", "users"),
+            f"{no_users}: a user not in desired-state is suspended, not deleted",
+            "write users: suspend (what happens)",
+        ),
+    ]
+    found = [(path, message, hint) for applies, path, message, hint in table if applies]
     if not found or source is None:
         return []
     indexes: dict[Path, PositionIndex] = {}
