@@ -68,11 +68,13 @@ def _multi_ci(v: Any) -> Any:
 
 
 def _typed_list(v: Any) -> Any:
-    """emails / phoneNumbers: a set of (value, type, primary); values case-insensitive."""
+    """emails / phoneNumbers: a set of (value, type, primary); values case-insensitive. A
+    value with no type has the type desired-state gives one it does not type (work): many
+    tenants keep no type, and desired-state cannot write "no type"."""
     if not v:
         return None
     return frozenset(
-        (str(x.get("value", "")).casefold(), str(x.get("type") or ""), _bool(x.get("primary")))
+        (str(x.get("value", "")).casefold(), str(x.get("type") or "work"), _bool(x.get("primary")))
         for x in v
         if isinstance(x, dict)
     )

@@ -154,7 +154,14 @@ def test_import_from_the_reference_server_with_typed_custom_attributes(tmp_path:
         ).json()
         httpx.post(
             f"{url}/Users",
-            json={"schemas": [CORE, ENT], "userName": "b@x.example", "active": False},
+            json={
+                "schemas": [CORE, ENT],
+                "userName": "b@x.example",
+                "active": False,
+                # No type: many tenants keep none, and the plan must not call that drift.
+                "emails": [{"value": "b@x.example", "primary": True}],
+                "phoneNumbers": [{"value": "+1 555 0100"}],
+            },
         )
         httpx.post(
             f"{url}/Groups",

@@ -109,6 +109,24 @@ def test_no_changes_when_equal_modulo_case_and_server_fields() -> None:
     assert p.plan_hash == plan(s, [u], [live_group("ENG", "g1", ("u1",))]).plan_hash
 
 
+def test_an_email_or_phone_with_no_type_is_the_default_type_not_drift() -> None:
+    """Tenants that keep no type are not drifted from `emails: [a@x]` (work by default);
+    a type written in desired-state that differs is still a change."""
+    s = state(ALICE + "    emails: [alice@x.example]\n    phoneNumbers: [{value: '+1 555'}]\n")
+    u = live_user(
+        "alice@x.example",
+        "u1",
+        externalId="1",
+        title="Engineer",
+        emails=[{"value": "alice@x.example", "primary": True}],
+        phoneNumbers=[{"value": "+1 555"}],
+    )
+    assert plan(s, [u]).changes == ()
+    home = state(ALICE + "    emails: [{value: alice@x.example, type: home, primary: true}]\n")
+    [c] = plan(home, [u]).changes
+    assert [f.path for f in c.fields] == ["emails"]
+
+
 def test_update_with_field_level_before_after() -> None:
     p = plan(state(ALICE), [live_user("alice@x.example", externalId="1", title="Intern")])
     [c] = p.changes
