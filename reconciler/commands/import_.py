@@ -11,11 +11,13 @@ import typer
 from reconciler import aio
 from reconciler.desired.loader import load
 from reconciler.desired.models import Auth, Profile
-from reconciler.diagnostics import render_text
-from reconciler.errors import TenantError, UsageError
+from reconciler.desired.yamlsource import YamlProblem, decode, parse
+from reconciler.diagnostics import display_path, render_text
+from reconciler.errors import InputError, TenantError, UsageError
 from reconciler.importer import declared, import_tenant
 from reconciler.live import LiveState
 from reconciler.scim import existing_local_tenant, open_client, read_live
+from reconciler.urls import same_tenant
 
 
 def _check_url(tenant: str) -> None:
@@ -32,12 +34,51 @@ def _check_url(tenant: str) -> None:
         )
 
 
+def _onto(out: Path, tenant: str, profile: Profile | None) -> Profile:
+    """The profile to import with. An existing directory's tenant.yaml says which tenant its
+    plans go to, and with which profile: importing another tenant's users into it would make
+    the next plan create them in the tenant it names, so a --tenant or --profile that
+    contradicts it is refused before anything is read."""
+    path = out / "tenant.yaml"
+    if not path.is_file():
+        return profile or Profile.generic
+    try:
+        data = parse(decode(path.read_bytes()))
+    except OSError as exc:
+        raise InputError(f"cannot read {display_path(path)}: {exc.strerror}") from exc
+    except YamlProblem as p:
+        where = f"{display_path(path)}:{p.line}:{p.col}" if p.line else display_path(path)
+        raise InputError(f"{where}: {p.message}", p.hint) from p
+    data = data if isinstance(data, dict) else {}
+    url, written = data.get("url"), data.get("profile", Profile.generic.value)
+    if isinstance(url, str) and not same_tenant(url, tenant):
+        raise UsageError(
+            f"{display_path(path)} names the tenant {url!r}, not {tenant!r}: its plans go to "
+            f"{url!r}, which would then create the users imported from {tenant!r}",
+            f"import into a directory of its own (--out NEW-DIR), or write url: {tenant} in "
+            f"{display_path(path)} first",
+        )
+    if profile is not None and written != profile.value:
+        raise UsageError(
+            f"{display_path(path)} says profile: {written}, not {profile.value}",
+            f"leave out --profile to import with {written}, or change tenant.yaml first",
+        )
+    if profile is not None:
+        return profile
+    known = {p.value for p in Profile}
+    return Profile(written) if written in known else Profile.generic  # validate says why
+
+
 def run(
     out: Path = typer.Option(
         ..., "--out", help="Directory to write (an existing desired-state is updated in place)."
     ),
     tenant: str = typer.Option(..., "--tenant", help="The tenant URL (https://… or local:…)."),
-    profile: Profile = typer.Option(Profile.generic, "--profile", help="generic, goto, genesys."),
+    profile: Profile | None = typer.Option(
+        None,
+        "--profile",
+        help="generic, goto, genesys. Default: an existing tenant.yaml's, else generic.",
+    ),
     token_env: str | None = typer.Option(
         None,
         "--token-env",
@@ -59,10 +100,13 @@ def run(
     shows no changes.
     """
     _check_url(tenant)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is not a directory", "pass the desired-state directory")
+    chosen = _onto(out, tenant, profile)
     auth = Auth(type="bearer", token_env=token_env) if token_env else Auth()
 
     async def read() -> tuple[LiveState, Any]:
-        async with open_client(tenant, auth=auth, profile=profile) as client:
+        async with open_client(tenant, auth=auth, profile=chosen) as client:
             live = await read_live(client)
             try:
                 schemas = (await client.request("GET", "Schemas")).json()
@@ -77,7 +121,7 @@ def run(
         live,
         out,
         url=tenant,
-        profile=profile.value,
+        profile=chosen.value,
         split_by=split_by,
         schemas=declared(schemas) if schemas is not None else None,
         token_env=token_env,

@@ -20,6 +20,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from reconciler.desired.models import ENTERPRISE_USER
+from reconciler.errors import InputError
 from reconciler.importer.directory import (
     ATTRIBUTE_KEYS,
     GROUP_KEYS,
@@ -284,7 +285,13 @@ def import_tenant(
     found = entries(live, attrs, member_lists=member_lists)
     owned = {a.name for a in attrs}
     created: list[Path] = []
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create {out}: {exc.strerror}",
+            "pass --out a directory that can be created (its parents must be directories)",
+        ) from exc
     tenant = out / "tenant.yaml"
     if not tenant.exists():
         tenant.write_text(_tenant_yaml(url, profile, token_env), encoding="utf-8")

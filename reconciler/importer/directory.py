@@ -24,6 +24,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, User
+from reconciler.desired.yamlsource import YamlProblem, decode, parse
+from reconciler.diagnostics import display_path
 from reconciler.errors import InputError, UsageError
 
 ATTRIBUTE_KEYS = (
@@ -47,6 +49,20 @@ def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
     y.indent(mapping=max(2, sequence - offset), sequence=sequence, offset=offset)
     y.width = 4096  # never re-wrap a line that was not changed
     return y
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Where and why ``path`` does not read as YAML, as ``validate`` says it (file:line:col
+    and what is wrong), or the parser's own first line."""
+    try:
+        parse(decode(path.read_bytes()))
+    except YamlProblem as p:
+        where = f"{display_path(path)}:{p.line}:{p.col}" if p.line else display_path(path)
+        return f"{where}: {p.message}"
+    except (OSError, YAMLError, ValueError):
+        pass
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{display_path(path)}: {first}"
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -79,8 +95,7 @@ class Directory:
                     path.read_text(encoding="utf-8"), yaml=_yaml()
                 )
             except (UnicodeDecodeError, YAMLError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                problems.append(f"{path}: {first}")
+                problems.append(_unreadable(path, exc))
                 continue
             if data is None:
                 continue
@@ -91,9 +106,9 @@ class Directory:
             self.style[path] = (sequence or 4, offset if offset is not None else 2)
         if problems:
             raise InputError(
-                f"cannot import onto {root}: {len(problems)} file(s) do not read as YAML: "
-                + "; ".join(problems),
-                "fix them (reconciler validate shows where), or import into an empty directory",
+                f"cannot import onto {root}: {len(problems)} file(s) do not read as YAML:\n  "
+                + "\n  ".join(problems),
+                "fix them, or import into an empty directory",
             )
 
     def items(self, section: str) -> Iterator[tuple[Path, CommentedMap]]:

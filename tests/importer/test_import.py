@@ -376,6 +376,44 @@ def test_bad_input_is_one_clear_message(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr
     assert (tmp_path / "broken" / "users.yaml").read_text() == "users: [\n"
     assert (tmp_path / "file.yaml").read_text() == "users: []\n"
+    # Where the file is broken, as validate says it.
+    r = run(tmp_path, "import", "--out", "broken", "--tenant", f"local:{db}")
+    assert "\n  broken/users.yaml:2:1: did not find expected node content\n" in r.stderr
+    # An --out that cannot be created.
+    r = run(tmp_path, "import", "--out", "file.yaml/sub", "--tenant", f"local:{db}")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: cannot create file.yaml/sub: Not a directory\n"), r.stderr
+
+
+def test_import_onto_a_directory_of_another_tenant_is_refused(tmp_path: Path) -> None:
+    """Importing tenant B into a directory whose tenant.yaml names tenant A would make the
+    next plan create B's users in A: refused before anything is read, as is a --profile
+    that contradicts tenant.yaml. The same tenant, written another way, is imported."""
+    from reconciler.tenant.seed import seed
+
+    seed(tmp_path / "a.db", 3, 1)
+    seed(tmp_path / "b.db", 5, 2)
+    assert run(tmp_path, "import", "--out", "s", "--tenant", "local:a.db").returncode == 0
+    before = tree(tmp_path / "s")
+    assert "profile: generic" in before["tenant.yaml"]
+    cases = [
+        (
+            ("--tenant", "local:b.db"),
+            "error: s/tenant.yaml names the tenant 'local:a.db', not 'local:b.db': its plans "
+            "go to 'local:a.db', which would then create the users imported from 'local:b.db'",
+        ),
+        (
+            ("--tenant", "local:./a.db", "--profile", "goto"),
+            "error: s/tenant.yaml says profile: generic, not goto",
+        ),
+    ]
+    for args, message in cases:
+        r = run(tmp_path, "import", "--out", "s", *args)
+        assert r.returncode == 1 and r.stderr.startswith(message + "\n"), r.stderr
+    assert tree(tmp_path / "s") == before
+    again = run(tmp_path, "import", "--out", "s", "--tenant", "local:./a.db")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert tree(tmp_path / "s") == before
 
 
 def test_a_record_the_tenant_sends_broken_is_left_out_and_said(tmp_path: Path) -> None:
