@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 from pathlib import Path
 
 import typer
@@ -12,7 +15,7 @@ from reconciler.desired.state import DesiredState
 from reconciler.errors import UsageError
 from reconciler.plan.run import InvalidState, tenant_url
 from reconciler.tenant.settings import Extension, ExtensionAttribute, TenantSettings
-from reconciler.tenant.store import init_tenant
+from reconciler.tenant.store import init_tenant, load_settings
 from reconciler.urls import local_db
 
 
@@ -63,6 +66,30 @@ def fitting(state: DesiredState, licences: dict[str, int] | None = None) -> Tena
     )
 
 
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _write(db: Path, settings: TenantSettings) -> None:
+    """Store ``settings`` in ``db`` and say so; settings it had before and loses are named
+    (re-running init replaces them, licences included)."""
+    before = None
+    if db.is_file() and db.stat().st_size:
+        try:
+            before = load_settings(db).model_dump(mode="json")
+        except (sqlite3.Error, ValueError):
+            before = None
+    init_tenant(db, settings)
+    typer.echo(f"tenant {db}: {settings.model_dump_json()}")
+    after = settings.model_dump(mode="json")
+    changed = [
+        f"{k} {json.dumps(before[k])} → {json.dumps(after[k])}"
+        for k in after
+        if before and before[k] != after[k]
+    ]
+    if changed:
+        typer.echo(f"note: replaced what {db} had before: " + "; ".join(changed))
+
+
 def _init_for(directory: Path, licences: dict[str, int], profile: str | None) -> None:
     state = _state(directory, "--for")
     url = tenant_url(state, None)
@@ -85,8 +112,7 @@ def _init_for(directory: Path, licences: dict[str, int], profile: str | None) ->
     db = local_db(url)
     db.parent.mkdir(parents=True, exist_ok=True)
     settings = fitting(state, licences)
-    init_tenant(db, settings)
-    typer.echo(f"tenant {db}: {settings.model_dump_json()}")
+    _write(db, settings)
 
 
 def run(
@@ -156,7 +182,18 @@ def run(
             raise UsageError(
                 f"--licence {item!r} is not PRODUCT=SEATS", "write e.g. --licence 'GoTo Meeting=50'"
             )
+        if product in licences:
+            raise UsageError(
+                f"--licence {product!r} is given twice ({licences[product]} and {seats} seats)",
+                "give each product once",
+            )
         licences[product] = int(seats)
+    for domain in verified_domain:
+        if not _DOMAIN.match(domain.strip().lower()):
+            raise UsageError(
+                f"--verified-domain {domain!r} is not a domain name",
+                "write e.g. --verified-domain acme.example (repeat it for more)",
+            )
     if for_ is not None:
         _init_for(for_, licences, profile)
         return
@@ -165,10 +202,9 @@ def run(
     settings = TenantSettings(
         profile=profile,
         licences=licences,
-        verified_domains=tuple(d.lower() for d in verified_domain),
+        verified_domains=tuple(d.strip().lower() for d in verified_domain),
         groups_immutable=groups_immutable or profile == "genesys",
         active_only_listing=active_only_listing or profile == "genesys",
         extensions=extensions_from(schema_from) if schema_from else (),
     )
-    init_tenant(db, settings)
-    typer.echo(f"tenant {db}: {settings.model_dump_json()}")
+    _write(db, settings)

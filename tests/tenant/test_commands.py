@@ -30,6 +30,13 @@ def tenant(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (("init", "--db", "t.db", "--licence", "seats"), 1, "is not PRODUCT=SEATS"),
         (("init", "--db", "t.db", "--profile", "okta"), 1, "unknown profile 'okta'"),
         (
+            ("init", "--db", "t.db", "--licence", "GoTo=5", "--licence", "GoTo=7"),
+            1,
+            "--licence 'GoTo' is given twice (5 and 7 seats)",
+        ),
+        (("init", "--db", "t.db", "--verified-domain", ""), 1, "'' is not a domain name"),
+        (("init", "--db", "t.db", "--verified-domain", "a b.example"), 1, "is not a domain"),
+        (
             ("init", "--db", "t.db", "--schema-from", "nowhere"),
             1,
             "nowhere: error: no such directory",
@@ -70,6 +77,24 @@ def test_init_for_takes_the_profile_of_tenant_yaml(
     r = tenant(tmp_path, "init", "--for", "ds", *profile)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith('tenant t.db: {"profile":"goto",'), r.stdout
+
+
+def test_init_again_says_what_it_replaced(tmp_path: Path) -> None:
+    """Re-running init replaces a tenant's settings: what it had and loses is named, not
+    dropped without a word."""
+    r = tenant(
+        tmp_path, "init", "--db", "t.db", "--licence", "GoTo=5", "--verified-domain", "A.example"
+    )
+    assert r.returncode == 0 and "note:" not in r.stdout, r.stdout + r.stderr
+    assert '"verified_domains":["a.example"]' in r.stdout
+    r = tenant(tmp_path, "init", "--db", "t.db", "--profile", "goto")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == (
+        'note: replaced what t.db had before: profile "generic" → "goto"; licences '
+        '{"GoTo": 5} → {}; verified_domains ["a.example"] → []'
+    )
+    again = tenant(tmp_path, "init", "--db", "t.db", "--profile", "goto")
+    assert "note:" not in again.stdout
 
 
 def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
