@@ -138,8 +138,10 @@ def run(
         typer.echo(
             f"{result.unsplit} new users have no {split_by}: written to {out}/users/other.yaml"
         )
-    for why in result.skipped:
+    for why in result.skipped[:20]:
         typer.echo(f"not written: {why}")
+    if len(result.skipped) > 20:
+        typer.echo(f"not written: {len(result.skipped) - 20} more like the above")
     if result.only_in_directory:
         shown = ", ".join(result.only_in_directory[:10])
         more = len(result.only_in_directory) - 10

@@ -327,6 +327,6 @@ def import_tenant(
         created=created + sorted(d.created),
         unchanged=unchanged,
         only_in_directory=only,
-        skipped=chosen.skipped,
+        skipped=chosen.skipped + found.dropped,
         unsplit=unsplit,
     )

@@ -83,6 +83,8 @@ class Entries:
     members: dict[str, list[str]] = field(default_factory=dict)  # group (casefold) -> userNames
     users: list[tuple[dict[str, Any], Mapping[str, Any]]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # attributes never written, and why
+    # Values of single users and groups that could not be written, and why.
+    dropped: list[str] = field(default_factory=list)
 
 
 def declared(schemas: Any) -> dict[tuple[str, str], Declared]:
@@ -273,6 +275,7 @@ def entries(live: LiveState, attrs: list[AttrDef], *, member_lists: set[str]) ->
     groups whose existing entry lists its members) go to the group, the others to users."""
     out = Entries(attributes=attrs)
     names = {str(u["id"]): str(u["userName"]) for u in live.users if u.get("userName")}
+    group_names = {str(g["id"]): str(g.get("displayName") or g["id"]) for g in live.groups}
     member_of: dict[str, list[str]] = {}
     for g in sorted(live.groups, key=lambda g: str(g.get("displayName", "")).casefold()):
         if not g.get("displayName"):
@@ -288,8 +291,27 @@ def entries(live: LiveState, attrs: list[AttrDef], *, member_lists: set[str]) ->
                     out.members.setdefault(key, []).append(names[str(m["value"])])
                 else:
                     member_of.setdefault(str(m["value"]), []).append(str(g["displayName"]))
+            elif isinstance(m, dict):
+                value = str(m.get("value"))
+                if value in group_names:
+                    out.dropped.append(
+                        f"group {g['displayName']!r} has the group {group_names[value]!r} as a "
+                        "member: desired-state lists users as members, and plans leave a "
+                        "member group as it is"
+                    )
+                else:
+                    out.dropped.append(
+                        f"group {g['displayName']!r} lists the member {value!r}, which is no "
+                        "user of the tenant"
+                    )
     for u in sorted(live.users, key=lambda u: str(u.get("userName", "")).casefold()):
         if u.get("userName"):
             entry = user_entry(u, names, member_of.get(str(u["id"]), []), attrs)
             out.users.append((entry, u))
+            manager = (u.get(ENTERPRISE_USER) or {}).get("manager")
+            if isinstance(manager, dict) and "manager" not in entry and manager.get("value"):
+                out.dropped.append(
+                    f"user {u['userName']!r} has the manager {str(manager['value'])!r}, which "
+                    "is no user of the tenant"
+                )
     return out

@@ -441,3 +441,40 @@ def test_a_record_the_tenant_sends_broken_is_left_out_and_said(tmp_path: Path) -
     )
     written = "".join(tree(tmp_path / "ds").values())
     assert "ok@acme.example" in written and "bad@acme.example" not in written
+
+
+def test_what_the_import_cannot_write_is_said(tmp_path: Path) -> None:
+    """A member group (desired-state lists users as members) and a manager that is no user
+    are named in the import's output, not dropped without a word."""
+    with serve_reference() as url:
+        a = httpx.post(
+            f"{url}/Users",
+            json={
+                "schemas": [CORE, ENT],
+                "userName": "a@x.example",
+                ENT: {"manager": {"value": "no-such-id"}},
+            },
+        ).json()
+        ops = httpx.post(
+            f"{url}/Groups",
+            json={"schemas": [GROUP], "displayName": "Ops", "members": [{"value": a["id"]}]},
+        ).json()
+        httpx.post(
+            f"{url}/Groups",
+            json={
+                "schemas": [GROUP],
+                "displayName": "Leads",
+                "members": [{"value": a["id"]}, {"value": ops["id"], "type": "Group"}],
+            },
+        )
+        r = run(tmp_path, "import", "--out", "s", "--tenant", url, "--split-by", "none")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (
+        "not written: group 'Leads' has the group 'Ops' as a member: desired-state lists users "
+        "as members, and plans leave a member group as it is\n"
+    ) in r.stdout
+    assert (
+        "not written: user 'a@x.example' has the manager 'no-such-id', which is no user of the "
+        "tenant\n"
+    ) in r.stdout
+    assert "groups: [Leads, Ops]" in tree(tmp_path / "s")["users/users.yaml"]
