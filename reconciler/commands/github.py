@@ -103,7 +103,7 @@ def reviewed(pr: str | None = PR, author: str = AUTHOR) -> None:
     """Print the plan hash recorded in the pull request's sticky plan comment."""
     n = _pr(pr)
     found = GitHub.from_env().sticky(n, "plan", author)
-    h = reviewed_hash(found["body"]) if found else None
+    h = reviewed_hash(found.text) if found else None
     if not h:
         typer.echo(f"error: #{n} has no reviewed plan comment", err=True)
         raise typer.Exit(1)
@@ -178,7 +178,7 @@ def verify(
     body = ""
     if reviewed_hash_ is None and gh is not None:
         found = gh.sticky(n, "plan", author)
-        body = str(found["body"]) if found else ""
+        body = found.text if found else ""
         reviewed_hash_ = reviewed_hash(body)
     if reviewed_hash_ == plan.plan_hash and not plan.has_errors:
         typer.echo(f"verified: plan {plan.plan_hash[:12]} is the reviewed plan")

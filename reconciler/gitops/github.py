@@ -6,7 +6,12 @@ Pages are followed through ``Link`` headers. Rate limits are honoured as GitHub 
 them: ``retry-after`` first, then ``x-ratelimit-remaining: 0`` until ``x-ratelimit-reset``,
 otherwise (a secondary limit without headers) a minute, doubling; a wait longer than
 ``MAX_WAIT`` is not slept through but reported, since retrying early is what gets an
-integration banned. The token is never printed or put into an error.
+integration banned. The token is never printed or put into an error: every error the client
+raises is made by :meth:`GitHub._fail`, which masks it wherever the text came from, GitHub's
+own messages included. A ``GITHUB_API_URL`` carrying user:password@ is refused.
+
+What GitHub answers is checked once, by the models below (:meth:`GitHub._valid`): an answer
+of another shape is one clear error naming the request and what was wrong, not a traceback.
 """
 
 from __future__ import annotations
@@ -17,21 +22,69 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler.errors import ReconcilerError
+from reconciler.urls import has_credentials
 
 COMMENT_LIMIT = 65_536  # characters, for comments and issue bodies alike
 MAX_WAIT = 300.0  # seconds one rate-limit wait may last before we give up and say when to retry
 SECONDARY_WAIT = 60.0  # GitHub: "wait for at least one minute before retrying"
 ATTEMPTS = 4
 DEFAULT_BOT = "github-actions[bot]"
+MASK = "***"
 
 
 class GitHubError(ReconcilerError):
     pass
+
+
+# -- what GitHub answers, as far as the commands read it ---------------------------------------
+# Strict: a number is an integer and a name a string, as GitHub sends them; what we do not read
+# is ignored. Null only where GitHub's schema has it.
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class User(_Answer):
+    login: str
+
+
+class Comment(_Answer):
+    id: int
+    body: str | None = None  # null or absent: an empty comment
+    user: User | None = None  # null: a deleted account (never ours)
+
+    @property
+    def text(self) -> str:
+        return self.body or ""
+
+
+class Label(_Answer):
+    name: str
+
+
+class Issue(_Answer):
+    number: int
+    pull_request: Any = None  # present only on the pull requests the issues list includes
+
+    @property
+    def is_pull_request(self) -> bool:
+        return self.pull_request is not None
+
+
+class Pull(_Answer):
+    number: int
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
+
+
+M = TypeVar("M", bound=_Answer)
 
 
 def marker(name: str) -> str:
@@ -81,8 +134,19 @@ class GitHub:
                 f"GITHUB_REPOSITORY {repository!r} is not owner/name",
                 "set GITHUB_REPOSITORY=owner/name (Actions sets it for every job)",
             )
+        if has_credentials(api_url):
+            # httpx would send them as Basic auth instead of the token: never what is meant,
+            # and a password in a URL ends up in logs.
+            raise GitHubError(
+                "GITHUB_API_URL carries credentials (user:password@); they are not sent, "
+                "and nothing was requested",
+                "remove them from the URL: the token goes in GITHUB_TOKEN",
+            )
         self.repo = repository
         self.api_url = api_url.rstrip("/")
+        # Secrets too short to mask without mangling the text are left (the SCIM client's
+        # rule, see ``Credentials.secrets``).
+        self._secrets = [token] if len(token) >= 4 else []
         self._sleep = sleep
         self._clock = clock
         self.http = httpx.Client(
@@ -124,7 +188,7 @@ class GitHub:
                 if method == "GET" and transient and attempt < ATTEMPTS:
                     self._sleep(2.0**attempt)
                     continue
-                raise GitHubError(
+                raise self._fail(
                     f"cannot reach the GitHub API at {self.api_url}: {type(exc).__name__}",
                     "check GITHUB_API_URL (GitHub Enterprise: https://HOST/api/v3)",
                 ) from None
@@ -161,7 +225,7 @@ class GitHub:
 
     def _rate_limited(self, method: str, path: str, wait: float) -> GitHubError:
         until = dt.datetime.fromtimestamp(self._clock() + wait, dt.UTC).strftime("%H:%M:%S UTC")
-        return GitHubError(
+        return self._fail(
             f"GitHub API {method} /{path}: rate limited until {until} ({wait:.0f} s)",
             "a repository's GITHUB_TOKEN gets 1,000 requests an hour; re-run the job after "
             "that time",
@@ -176,40 +240,77 @@ class GitHub:
             404: "wrong repository or number, or the token cannot see it",
             422: "GitHub refused the content (a body over 65,536 characters?)",
         }
-        return GitHubError(
+        return self._fail(
             f"GitHub API {method} /{path}: HTTP {r.status_code} {message}".strip(),
             hints.get(r.status_code, ""),
+        )
+
+    def _fail(self, message: str, hint: str = "") -> GitHubError:
+        """The one way this client makes an error: with no secret of ours in it, whatever
+        GitHub (or a proxy in front of it) echoed."""
+        for secret in self._secrets:
+            message = message.replace(secret, MASK)
+        return GitHubError(message, hint)
+
+    def _unexpected(self, method: str, path: str, what: str) -> GitHubError:
+        return self._fail(
+            f"GitHub API {method} /{path}: unexpected answer ({what})",
+            "check GITHUB_API_URL (GitHub Enterprise: https://HOST/api/v3)",
         )
 
     def _json(self, r: httpx.Response) -> Any:
         try:
             return r.json()
         except ValueError:
-            raise GitHubError(
+            raise self._fail(
                 f"the GitHub API at {self.api_url} answered something that is not JSON",
                 "check GITHUB_API_URL (GitHub Enterprise: https://HOST/api/v3)",
             ) from None
 
+    def _list(self, method: str, path: str, data: Any) -> list[Any]:
+        if not isinstance(data, list):
+            raise self._unexpected(method, path, f"expected a list, got {_shown(data)}")
+        return data
+
+    def _valid(self, model: type[M], data: Any, method: str, path: str, where: str = "") -> M:
+        """``data`` as ``model``, or the error saying what in GitHub's answer was wrong."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise self._unexpected(method, path, _why(exc, where)) from None
+
     def paged(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, page after page; each is an object (every list we
+        read is a list of objects), or the answer is an error."""
         url: str | None = path
         query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
+        n = 0
         while url:
             r = self.request("GET", url, params=query)
-            items = self._json(r)
-            if not isinstance(items, list):
-                raise GitHubError(f"GitHub API GET /{path}: expected a list")
-            yield from items
+            for item in self._list("GET", path, self._json(r)):
+                n += 1
+                if not isinstance(item, dict):
+                    raise self._unexpected(
+                        "GET", path, f"item {n} is {_shown(item)}, not an object"
+                    )
+                yield item
             url = r.links.get("next", {}).get("url")
             query = None  # the next link carries its own query
 
+    def _paged_as(
+        self, model: type[M], path: str, params: dict[str, Any] | None = None
+    ) -> Iterator[M]:
+        for n, item in enumerate(self.paged(path, params), 1):
+            yield self._valid(model, item, "GET", path, f"item {n}")
+
     # -- what the commands need -----------------------------------------------------------
 
-    def sticky(self, pr: int, name: str, author: str = DEFAULT_BOT) -> dict[str, Any] | None:
+    def sticky(self, pr: int, name: str, author: str = DEFAULT_BOT) -> Comment | None:
         """The comment carrying our marker, written by ``author`` (a marker in someone
         else's comment is not ours to edit or trust)."""
         mark = marker(name)
-        for c in self.paged(f"repos/{self.repo}/issues/{pr}/comments"):
-            if str(c.get("body", "")).startswith(mark) and c.get("user", {}).get("login") == author:
+        for c in self._paged_as(Comment, f"repos/{self.repo}/issues/{pr}/comments"):
+            if c.text.startswith(mark) and c.user is not None and c.user.login == author:
                 return c
         return None
 
@@ -218,7 +319,7 @@ class GitHub:
         existing = self.sticky(pr, name, author)
         if existing:
             self.request(
-                "PATCH", f"repos/{self.repo}/issues/comments/{existing['id']}", json={"body": text}
+                "PATCH", f"repos/{self.repo}/issues/comments/{existing.id}", json={"body": text}
             )
             return "updated"
         self.request("POST", f"repos/{self.repo}/issues/{pr}/comments", json={"body": text})
@@ -234,18 +335,23 @@ class GitHub:
     def pr_for_commit(self, sha: str) -> int | None:
         """The merged pull request ``sha`` came from: the one whose merge commit it is (merge,
         squash or rebase), else a merged one that contains it. Open PRs never count."""
-        r = self.request("GET", f"repos/{self.repo}/commits/{sha}/pulls")
-        pulls = [p for p in self._json(r) if p.get("merged_at")]
-        exact = [p for p in pulls if p.get("merge_commit_sha") == sha]
+        path = f"repos/{self.repo}/commits/{sha}/pulls"
+        answer = self._list("GET", path, self._json(self.request("GET", path)))
+        found = [self._valid(Pull, p, "GET", path, f"item {n}") for n, p in enumerate(answer, 1)]
+        pulls = [p for p in found if p.merged_at]
+        exact = [p for p in pulls if p.merge_commit_sha == sha]
         chosen = exact or pulls
-        return int(chosen[0]["number"]) if chosen else None
+        return chosen[0].number if chosen else None
 
     def labels(self, pr: int) -> list[str]:
-        return [str(label["name"]) for label in self.paged(f"repos/{self.repo}/issues/{pr}/labels")]
+        return [
+            label.name for label in self._paged_as(Label, f"repos/{self.repo}/issues/{pr}/labels")
+        ]
 
-    def open_issue(self, label: str) -> dict[str, Any] | None:
-        for issue in self.paged(f"repos/{self.repo}/issues", {"labels": label, "state": "open"}):
-            if "pull_request" not in issue:
+    def open_issue(self, label: str) -> Issue | None:
+        wanted = {"labels": label, "state": "open"}
+        for issue in self._paged_as(Issue, f"repos/{self.repo}/issues", wanted):
+            if not issue.is_pull_request:
                 return issue
         return None
 
@@ -253,23 +359,20 @@ class GitHub:
         text = fit(body, where=run_url() or "the workflow run")
         existing = self.open_issue(label)
         if existing:
-            n = int(existing["number"])
+            n = existing.number
             self.request(
                 "PATCH", f"repos/{self.repo}/issues/{n}", json={"title": title, "body": text}
             )
             return "updated", n
-        r = self.request(
-            "POST",
-            f"repos/{self.repo}/issues",
-            json={"title": title, "body": text, "labels": [label]},
-        )
-        return "opened", int(self._json(r)["number"])
+        path = f"repos/{self.repo}/issues"
+        r = self.request("POST", path, json={"title": title, "body": text, "labels": [label]})
+        return "opened", self._valid(Issue, self._json(r), "POST", path).number
 
     def close_issue(self, label: str, comment: str) -> int | None:
         existing = self.open_issue(label)
         if not existing:
             return None
-        n = int(existing["number"])
+        n = existing.number
         self.comment(n, comment)
         self.request(
             "PATCH",
@@ -277,6 +380,39 @@ class GitHub:
             json={"state": "closed", "state_reason": "completed"},
         )
         return n
+
+
+def _shown(value: Any) -> str:
+    """A value from an answer, as an error message names it: a container by its kind, a
+    scalar as its JSON (cut short)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "model_type": "an object",
+    "dict_type": "an object",
+}
+
+
+def _why(exc: ValidationError, where: str) -> str:
+    """The first thing wrong in an answer, as one clause: "item 2: number is "abc", not an
+    integer"."""
+    err = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in err["loc"])
+    subject = f"{where}: {field}" if where and field else where or field or "the answer"
+    if err["type"] == "missing":
+        return f"{subject} is missing"
+    expected = _EXPECTED.get(err["type"])
+    if expected is None:
+        return f"{subject}: {err['msg']}"
+    return f"{subject} is {_shown(err.get('input'))}, not {expected}"
 
 
 def _message(r: httpx.Response) -> str:

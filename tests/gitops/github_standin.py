@@ -40,6 +40,10 @@ class State:
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
     # Responses to send instead of the next ones: (status, headers, message).
     staged: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    # An answer to every request instead of the API's, token or not: (status, JSON body), or
+    # (status, bytes) sent as text/plain, and optionally headers: a GitHub, a proxy or a wrong
+    # URL answering oddly.
+    canned: tuple[Any, ...] | None = None
     next_id: int = 1000
 
     def new_id(self) -> int:
@@ -72,9 +76,10 @@ def _handler(state: State, base: list[str]) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+            raw = isinstance(body, bytes)
+            data = body if raw else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if raw else "application/json")
             self.send_header("Content-Length", str(len(data)))
             limits = {
                 "x-ratelimit-limit": "1000",
@@ -144,6 +149,8 @@ def _handler(state: State, base: list[str]) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             path, query = url.path, parse_qs(url.query)
             state.requests.append((method, path))
+            if state.canned is not None:
+                return self._send(*state.canned)
             perms = self._token()
             if perms is None:
                 return
