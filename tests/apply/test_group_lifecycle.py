@@ -34,6 +34,25 @@ def git(cwd: Path, *args: str, when: dt.datetime | None = None) -> str:
     ).stdout.strip()
 
 
+def applied(tmp_path: Path, url: str, users: int, tenant: str = "") -> Path:
+    """A git repository of ``users`` users in three teams, committed and applied to the
+    tenant at ``url``; its root."""
+    root = tmp_path / "repo"
+    ds = root / "desired-state"
+    write_state(ds, users, groups=3)
+    (ds / "tenant.yaml").write_text(
+        f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
+        + tenant
+    )
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Ada Admin")
+    git(root, "config", "user.email", "ada@acme.example")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "Describe the tenant")
+    assert run(root, "apply", "--auto-approve").returncode == 0
+    return root
+
+
 def groups(url: str) -> dict[str, list[str]]:
     """Every group in the tenant: displayName → its members' ids."""
     found = httpx.get(f"{url}/Groups", headers=HEADERS).json().get("Resources") or []
@@ -44,19 +63,8 @@ def test_a_group_removed_from_git_is_emptied_then_deleted_after_its_grace_period
     tmp_path: Path,
 ) -> None:
     with serve_embedded(tmp_path / "t.db", token=TOKEN) as url:
-        root = tmp_path / "repo"
+        root = applied(tmp_path, url, 4, "lifecycle: {delete_after: 21d}\n")
         ds = root / "desired-state"
-        write_state(ds, 4, groups=3)
-        (ds / "tenant.yaml").write_text(
-            f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
-            "lifecycle: {delete_after: 21d}\n"
-        )
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.name", "Ada Admin")
-        git(root, "config", "user.email", "ada@acme.example")
-        git(root, "add", ".")
-        git(root, "commit", "-qm", "Describe the tenant")
-        assert run(root, "apply", "--auto-approve").returncode == 0
         assert len(groups(url)["Team 2"]) == 1  # user2
 
         # Team 2 leaves git (with user2's membership), in a commit made 5 days ago.
@@ -112,18 +120,8 @@ def test_a_partial_plan_moves_the_targeted_user_out_of_groups_it_left(tmp_path: 
     """`--target USER` (provision on demand): the user leaves the groups it left in git, a
     removed group included, and nobody else is touched; the full plan then holds the rest."""
     with serve_embedded(tmp_path / "t.db", token=TOKEN) as url:
-        root = tmp_path / "repo"
+        root = applied(tmp_path, url, 6)  # Team 0: user0, user3; Team 1: 1, 4; Team 2: 2, 5
         ds = root / "desired-state"
-        write_state(ds, 6, groups=3)  # Team 0: user0, user3; Team 1: 1, 4; Team 2: 2, 5
-        (ds / "tenant.yaml").write_text(
-            f"url: {url}\nprofile: generic\nauth: {{type: bearer, token_env: TEST_TENANT_TOKEN}}\n"
-        )
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.name", "Ada Admin")
-        git(root, "config", "user.email", "ada@acme.example")
-        git(root, "add", ".")
-        git(root, "commit", "-qm", "Describe the tenant")
-        assert run(root, "apply", "--auto-approve").returncode == 0
         found = httpx.get(f"{url}/Users", headers=HEADERS).json()["Resources"]
         ids = {u["userName"].split("@")[0]: u["id"] for u in found}
 
@@ -140,8 +138,8 @@ def test_a_partial_plan_moves_the_targeted_user_out_of_groups_it_left(tmp_path: 
             assert f"- remove member Group {team}" in plan.stdout, plan.stdout
             assert f"- members: {user}@x.example\n" in plan.stdout, plan.stdout
             assert ("- products GoTo Meeting: user0@x.example" in plan.stdout) is (user == "user0")
-            applied = run(root, "apply", f"{user}.json", "--auto-approve")
-            assert applied.returncode == 0, applied.stdout + applied.stderr
+            done = run(root, "apply", f"{user}.json", "--auto-approve")
+            assert done.returncode == 0, done.stdout + done.stderr
         after = groups(url)
         assert after["Team 0"] == [ids["user3"]]  # user3 was not targeted
         assert after["Team 1"] == sorted(ids[u] for u in ("user0", "user1", "user4"))
