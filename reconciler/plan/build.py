@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -936,9 +936,7 @@ def _members(
                 id=gid,
                 version=version,
                 members=tuple(n for n, _ in remove),
-                operations=tuple(
-                    {"op": "remove", "path": f'members[value eq "{uid}"]'} for _, uid in remove
-                ),
+                operations=_remove_ops(uid for _, uid in remove),
                 lookup={"displayName": group},
             )
         )
@@ -964,22 +962,21 @@ def _removed_group(
     at_once = lifecycle.removed_groups == "delete"
     due = at_once or (grace is not None and (b.ctx.now - removal.when).total_seconds() >= grace)
     gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
-    base = dict(id=gid, version=version, lookup={"displayName": name})
     members = sorted(_member_ids(r.get("members")) if only is None else only)
     names = sorted(((_live_name(b, uid), uid) for uid in members), key=lambda m: m[0].casefold())
+    # Both changes name who leaves (a deleted group's members are counted against
+    # membership_removals too).
+    base: dict[str, Any] = dict(
+        resource_type="Group",
+        key=name,
+        members=tuple(n for n, _ in names),
+        id=gid,
+        version=version,
+        lookup={"displayName": name},
+    )
     if due and can_delete and (at_once or not members) and only is None:
         why = "" if at_once else f"; grace period {lifecycle.delete_after} is over"
-        b.changes.append(
-            Change(
-                action="delete",
-                resource_type="Group",
-                key=name,
-                reason=since + why,
-                # Who leaves with it: named, and counted against membership_removals.
-                members=tuple(n for n, _ in names),
-                **base,
-            )
-        )
+        b.changes.append(Change(action="delete", reason=since + why, **base))
         return
     if not members:
         return  # emptied already: nothing to do until it is deleted, if ever
@@ -999,16 +996,16 @@ def _removed_group(
     b.changes.append(
         Change(
             action="remove_member",
-            resource_type="Group",
-            key=name,
             reason=since + until,
-            members=tuple(n for n, _ in names),
-            operations=tuple(
-                {"op": "remove", "path": f'members[value eq "{uid}"]'} for _, uid in names
-            ),
+            operations=_remove_ops(uid for _, uid in names),
             **base,
         )
     )
+
+
+def _remove_ops(uids: Iterable[str]) -> tuple[dict[str, Any], ...]:
+    """PATCH operations removing members by id (the path apply's executor and verify read)."""
+    return tuple({"op": "remove", "path": f'members[value eq "{uid}"]'} for uid in uids)
 
 
 def _live_name(b: _Builder, uid: str) -> str:
