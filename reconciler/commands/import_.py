@@ -12,7 +12,7 @@ from reconciler import aio
 from reconciler.desired.loader import load
 from reconciler.desired.models import Auth, Profile
 from reconciler.desired.yamlsource import YamlProblem, decode, parse
-from reconciler.diagnostics import display_path, render_text
+from reconciler.diagnostics import Diagnostic, display_path, render_text
 from reconciler.errors import InputError, TenantError, UsageError
 from reconciler.importer import declared, import_tenant
 from reconciler.live import LiveState
@@ -47,7 +47,7 @@ def _onto(out: Path, tenant: str, profile: Profile | None) -> Profile:
     except OSError as exc:
         raise InputError(f"cannot read {display_path(path)}: {exc.strerror}") from exc
     except YamlProblem as p:
-        where = f"{display_path(path)}:{p.line}:{p.col}" if p.line else display_path(path)
+        where = Diagnostic(display_path(path), p.line, p.col, p.message).where
         raise InputError(f"{where}: {p.message}", p.hint) from p
     data = data if isinstance(data, dict) else {}
     url, written = data.get("url"), data.get("profile", Profile.generic.value)

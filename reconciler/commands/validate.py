@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 
@@ -105,21 +105,18 @@ def run(
 def _rule_lints(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> list[Diagnostic]:
     """Rules that match nobody or are shadowed, as warnings at the rule (as the plan shows)."""
     sources = dict(zip((r.name for r in state.rules), state.rule_sources, strict=False))
+    hint = "reorder, narrow or remove the rule"
+    found = [(sources.get(rule.name), message, hint) for rule, message in lint(state, access)]
+    return _warnings(found, "rule-lint")
+
+
+def _warnings(found: Sequence[tuple[Source | None, str, str]], code: str) -> list[Diagnostic]:
+    """Warnings at the places ``(source, message, hint)`` name, each file indexed once."""
     indexes: dict[Path, PositionIndex] = {}
     out = []
-    for rule, message in lint(state, access):
-        file, line, col = place(sources.get(rule.name), indexes)
-        out.append(
-            Diagnostic(
-                file,
-                line,
-                col,
-                message,
-                "reorder, narrow or remove the rule",
-                severity=Severity.warning,
-                code="rule-lint",
-            )
-        )
+    for source, message, hint in found:
+        file, line, col = place(source, indexes)
+        out.append(Diagnostic(file, line, col, message, hint, severity=Severity.warning, code=code))
     return out
 
 
@@ -161,19 +158,10 @@ def _profile_lints(state: DesiredState) -> list[Diagnostic]:
             "write users: suspend (what happens)",
         ),
     ]
-    found = [(path, message, hint) for applies, path, message, hint in table if applies]
-    if not found or source is None:
+    if source is None:
         return []
-    indexes: dict[Path, PositionIndex] = {}
-    out = []
-    for path, message, hint in found:
-        file, line, col = place(Source(source, path), indexes)
-        out.append(
-            Diagnostic(
-                file, line, col, message, hint, severity=Severity.warning, code="profile-lint"
-            )
-        )
-    return out
+    found = [(Source(source, path), message, hint) for on, path, message, hint in table if on]
+    return _warnings(found, "profile-lint")
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -25,7 +25,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from reconciler.desired.models import CORE_USER, ENTERPRISE_USER, User
 from reconciler.desired.yamlsource import YamlProblem, decode, parse
-from reconciler.diagnostics import display_path
+from reconciler.diagnostics import Diagnostic, display_path
 from reconciler.errors import InputError, UsageError
 
 ATTRIBUTE_KEYS = (
@@ -57,8 +57,7 @@ def _unreadable(path: Path, exc: Exception) -> str:
     try:
         parse(decode(path.read_bytes()))
     except YamlProblem as p:
-        where = f"{display_path(path)}:{p.line}:{p.col}" if p.line else display_path(path)
-        return f"{where}: {p.message}"
+        return f"{Diagnostic(display_path(path), p.line, p.col, p.message).where}: {p.message}"
     except (OSError, YAMLError, ValueError):
         pass
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
