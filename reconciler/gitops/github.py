@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -300,8 +300,12 @@ class GitHub:
     def _paged_as(
         self, model: type[M], path: str, params: dict[str, Any] | None = None
     ) -> Iterator[M]:
-        for n, item in enumerate(self.paged(path, params), 1):
-            yield self._valid(model, item, "GET", path, f"item {n}")
+        return self._each(model, self.paged(path, params), "GET", path)
+
+    def _each(self, model: type[M], items: Iterable[Any], method: str, path: str) -> Iterator[M]:
+        """``items`` of a list answer as ``model``, each error naming the item's place."""
+        for n, item in enumerate(items, 1):
+            yield self._valid(model, item, method, path, f"item {n}")
 
     # -- what the commands need -----------------------------------------------------------
 
@@ -337,8 +341,7 @@ class GitHub:
         squash or rebase), else a merged one that contains it. Open PRs never count."""
         path = f"repos/{self.repo}/commits/{sha}/pulls"
         answer = self._list("GET", path, self._json(self.request("GET", path)))
-        found = [self._valid(Pull, p, "GET", path, f"item {n}") for n, p in enumerate(answer, 1)]
-        pulls = [p for p in found if p.merged_at]
+        pulls = [p for p in self._each(Pull, answer, "GET", path) if p.merged_at]
         exact = [p for p in pulls if p.merge_commit_sha == sha]
         chosen = exact or pulls
         return chosen[0].number if chosen else None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +19,23 @@ from urllib.parse import parse_qs, urlparse
 
 BOT = "github-actions[bot]"
 BODY_LIMIT = 65_536
+
+
+def github_cli(api: str, token: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``reconciler github ARGS`` against the API at ``api``, for acme/identity, with
+    ``token`` and nothing else of this process's environment but ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "github", *args],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "GITHUB_API_URL": api,
+            "GITHUB_REPOSITORY": "acme/identity",
+            "GITHUB_TOKEN": token,
+            **env,
+        },
+    )
 
 
 @dataclass

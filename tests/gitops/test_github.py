@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from reconciler.gitops.github import COMMENT_LIMIT, GitHub, GitHubError, fit
 from reconciler.plan.hashing import plan_hash
 from reconciler.plan.model import AccessChange, Change, FieldChange, Plan
-from tests.gitops.github_standin import State, github_standin
+from tests.gitops.github_standin import State, github_cli, github_standin
 
 TOKEN = "gh-test-token-9d2e"
 WRITE = {"issues": "write", "pull-requests": "write", "contents": "read"}
@@ -48,18 +47,7 @@ def client(api: str, clock: Clock) -> GitHub:
 
 
 def cli(api: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "github", *args],
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "GITHUB_API_URL": api,
-            "GITHUB_REPOSITORY": "acme/identity",
-            "GITHUB_TOKEN": TOKEN,
-            **env,
-        },
-    )
+    return github_cli(api, TOKEN, *args, **env)
 
 
 # -- rate limits ------------------------------------------------------------------------------

@@ -5,13 +5,12 @@ shows the token or the credentials of a ``GITHUB_API_URL``, whatever the server 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.gitops.github_standin import BOT, State, github_standin
+from tests.gitops.github_standin import BOT, State, github_cli, github_standin
 
 TOKEN = "ghs_SECRETTOKEN123456"
 REPO = "acme/identity"
@@ -27,17 +26,7 @@ def standin() -> Iterator[tuple[str, State]]:
 
 
 def cli(api: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "github", *args],
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "GITHUB_API_URL": api,
-            "GITHUB_REPOSITORY": REPO,
-            "GITHUB_TOKEN": TOKEN,
-        },
-    )
+    return github_cli(api, TOKEN, *args)
 
 
 def one_clear_error(r: subprocess.CompletedProcess[str], message: str, *secrets: str) -> None:
