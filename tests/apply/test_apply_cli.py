@@ -393,19 +393,24 @@ def test_apply_honours_an_allowance_the_plan_did_not_need_yet(repo: tuple[Path, 
     assert active(url)["user4@x.example"] is False and active(url)["user5@x.example"] is False
 
 
+def _planned_then_break_glass(root: Path, url: str) -> Path:
+    """A plan (two offboarded, user0 retitled) saved as plan.json; then, out of band,
+    user5 is made a break-glass account. Returns tenant.yaml, for the test to protect."""
+    _offboard_two(root, url)
+    state = root / "desired-state" / "state.yaml"
+    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
+    assert run(root, "plan", "--out", "plan.json").returncode == 0
+    patch_user(url, user(url, "user5@x.example")["id"], "userType", "break-glass")
+    return root / "desired-state" / "tenant.yaml"
+
+
 def test_apply_checks_protected_selectors_on_the_live_accounts_before_writing(
     repo: tuple[Path, str],
 ) -> None:
     """A selector protects for what an account is in the tenant now: apply reads the accounts
     it would harm and refuses before its first write, even when other changes are harmless."""
     root, url = repo
-    _offboard_two(root, url)
-    state = root / "desired-state" / "state.yaml"
-    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
-    assert run(root, "plan", "--out", "plan.json").returncode == 0
-    # Out of band, someone made user5 a break-glass account; tenant.yaml now protects those.
-    patch_user(url, user(url, "user5@x.example")["id"], "userType", "break-glass")
-    tenant = root / "desired-state" / "tenant.yaml"
+    tenant = _planned_then_break_glass(root, url)
     tenant.write_text(
         tenant.read_text() + "protected:\n  - selector: user.userType == 'break-glass'\n"
     )
@@ -429,12 +434,7 @@ def test_apply_names_selector_violations_with_the_others_in_one_refusal(
     apply still reads the accounts the selectors judge (GET only) and names what they match
     in the same refusal, so a second attempt does not reveal a second problem."""
     root, url = repo
-    _offboard_two(root, url)
-    state = root / "desired-state" / "state.yaml"
-    state.write_text(state.read_text().replace("title: T0\n", "title: Lead\n"))
-    assert run(root, "plan", "--out", "plan.json").returncode == 0
-    patch_user(url, user(url, "user5@x.example")["id"], "userType", "break-glass")
-    tenant = root / "desired-state" / "tenant.yaml"
+    tenant = _planned_then_break_glass(root, url)
     extra = (
         "protected:\n  - user4@x.example\n" + SELECTOR
         if before_connecting == "name"
