@@ -15,6 +15,7 @@ from reconciler.desired.yamlsource import YamlProblem, decode, parse
 from reconciler.diagnostics import Diagnostic, display_path, render_text
 from reconciler.errors import InputError, TenantError, UsageError
 from reconciler.importer import declared, import_tenant
+from reconciler.importer.directory import ensure_directory
 from reconciler.live import LiveState
 from reconciler.scim import existing_local_tenant, open_client, read_live
 from reconciler.urls import same_tenant
@@ -100,8 +101,7 @@ def run(
     shows no changes.
     """
     _check_url(tenant)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is not a directory", "pass the desired-state directory")
+    ensure_directory(out)  # before the tenant is read
     chosen = _onto(out, tenant, profile)
     auth = Auth(type="bearer", token_env=token_env) if token_env else Auth()
 

@@ -64,6 +64,12 @@ def _unreadable(path: Path, exc: Exception) -> str:
     return f"{display_path(path)}: {first}"
 
 
+def ensure_directory(root: Path) -> None:
+    """Refuse a ``root`` that is there but is not a directory (one not there is created)."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} is not a directory", "pass the desired-state directory")
+
+
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
@@ -72,8 +78,7 @@ class Directory:
     """Every desired-state file under ``root`` (tenant.yaml aside), round-trip loaded."""
 
     def __init__(self, root: Path) -> None:
-        if root.exists() and not root.is_dir():
-            raise UsageError(f"{root} is not a directory", "pass the desired-state directory")
+        ensure_directory(root)
         self.root = root
         self.docs: dict[Path, CommentedMap] = {}
         self.style: dict[Path, tuple[int, int]] = {}
