@@ -21,6 +21,7 @@ from typer.main import get_command
 from reconciler import __version__
 from reconciler.diagnostics import render_text
 from reconciler.errors import ReconcilerError
+from reconciler.terminal import visible
 
 # Command name -> module under reconciler.commands (its ``run``, or its ``app`` for a group).
 # A module is imported only when its command runs (or for the full --help), so a command
@@ -160,9 +161,10 @@ def main() -> None:
         diagnostics = getattr(exc, "diagnostics", None)
         if diagnostics:
             print(render_text(diagnostics), file=sys.stderr)
-        msg = f"error: {exc}"
+        # Messages name accounts and quote the tenant: escaped, as in a plan (see visible).
+        msg = f"error: {visible(exc)}" + "".join(f"\n  {visible(d)}" for d in exc.details)
         if exc.hint:
-            msg += f"\n  hint: {exc.hint}"
+            msg += f"\n  hint: {visible(exc.hint)}"
         print(msg, file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from reconciler.terminal import visible
+
 
 class Severity(StrEnum):
     error = "error"
@@ -63,9 +65,9 @@ def _escape_annotation(text: str, *, prop: bool = False) -> str:
 def render_text(diags: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diags:
-        lines.append(f"{d.where}: {d.severity}: {d.message}")
+        lines.append(f"{visible(d.where)}: {d.severity}: {visible(d.message)}")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
+            lines.append(f"    hint: {visible(d.hint)}")
     return "\n".join(lines)
 
 
@@ -75,7 +77,7 @@ def render_github(diags: Sequence[Diagnostic]) -> str:
         props = f"file={_escape_annotation(d.file, prop=True)}"
         if d.line:
             props += f",line={d.line},col={d.col}"
-        body = d.message + (f" ({d.hint})" if d.hint else "")
+        body = visible(d.message + (f" ({d.hint})" if d.hint else ""))
         out.append(f"::{d.severity} {props}::{_escape_annotation(body)}")
     return "\n".join(out)
 

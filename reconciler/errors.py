@@ -14,15 +14,20 @@ Messages never contain secrets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ReconcilerError(Exception):
-    """An error meant for a person: ``str(exc)`` says what is wrong, ``hint`` what to do."""
+    """An error meant for a person: ``str(exc)`` says what is wrong, on one line; ``details``
+    list what it is about, a line each (files, records); ``hint`` says what to do. Lines are
+    kept apart so that the names in them, escaped for the terminal, cannot add lines."""
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.hint = hint
+        self.details = tuple(details)
 
 
 class UsageError(ReconcilerError):

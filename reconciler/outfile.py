@@ -8,6 +8,22 @@ from pathlib import Path
 from reconciler.errors import UsageError
 
 
+def out_file(value: str | None, option: str, example: str) -> Path | None:
+    """The file an option names (``None`` when it is not given), checked by
+    :func:`check_out_file`. Options take it as text, not as a Path: ``Path("")`` is ``.``, and
+    an empty value (an unset variable: ``--out "$PLAN_FILE"``) would read as a directory."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise UsageError(
+            f"{option} needs a file name, and was given an empty value",
+            f"write e.g. {option} {example}, or leave {option} out",
+        )
+    path = Path(value)
+    check_out_file(path, option, example)
+    return path
+
+
 def check_out_file(path: Path, option: str, example: str) -> None:
     """Refuse, before any request, a path that cannot become a file: a directory, or one
     under a file. ``example``: a file name to suggest inside a directory."""

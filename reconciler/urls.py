@@ -29,13 +29,34 @@ def local_db(url: str) -> Path:
     return Path(url.removeprefix(LOCAL))
 
 
+def canonical(url: str) -> str:
+    """One spelling of a tenant URL, for the plan hash: the same tenant written another way
+    hashes the same. An http(s) URL's scheme and host are lower-cased (they are
+    case-insensitive) and its path loses a trailing slash; a ``local:`` path is normalised as
+    written, a relative one staying relative (never resolved: the pull request's plan and
+    the merge's are made in different directories, and must hash the same). Nothing else is
+    guessed at (a default port, a path's case or ``.`` segments).
+
+    >>> canonical("HTTPS://SCIM.Example/V2/"), canonical("local:./sub/../t.db")
+    ('https://scim.example/V2', 'local:t.db')
+    """
+    if url.startswith(LOCAL):
+        return LOCAL + os.path.normpath(url.removeprefix(LOCAL))
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return url
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    return f"{scheme.lower()}://{userinfo}{at}{host.lower()}{(slash + path).rstrip('/')}"
+
+
 def same_tenant(a: str, b: str) -> bool:
     """Whether two tenant URLs name one tenant. ``local:`` URLs name the file they open, so
-    ``local:./t.db``, ``local:t.db`` and ``local:sub/../t.db`` are one tenant; an http(s) URL
-    is compared as written, but for a trailing slash (a host's case or a default port is not
+    ``local:./t.db``, ``local:t.db`` and ``local:sub/../t.db`` are one tenant; http(s) URLs
+    are compared in their :func:`canonical` form (a default port or ``.`` segments are not
     guessed at: a credential goes only where the plan said).
 
-    >>> same_tenant("local:./t.db", "local:t.db"), same_tenant("https://a/v2/", "https://a/v2")
+    >>> same_tenant("local:./t.db", "local:t.db"), same_tenant("https://a/v2/", "HTTPS://A/v2")
     (True, True)
     """
     if a.startswith(LOCAL) and b.startswith(LOCAL):
@@ -44,4 +65,4 @@ def same_tenant(a: str, b: str) -> bool:
             return one.samefile(other)  # also on a case-insensitive file system
         except OSError:  # a file that is not there (yet): compared by its resolved path
             return os.path.realpath(one) == os.path.realpath(other)
-    return a.rstrip("/") == b.rstrip("/")
+    return canonical(a) == canonical(b)

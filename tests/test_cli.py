@@ -572,3 +572,59 @@ def test_show_markdown_of_a_big_plan_points_to_the_file_shown(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert "Summarised to fit a comment" in r.stdout
     assert "The full plan is in the plan artifact (reconciler show big-plan.json)." in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", str(SAMPLE), "--tenant", ""],
+        ["plan", str(SAMPLE), "--tenant", "  "],
+        ["apply", "--dir", str(SAMPLE), "--tenant", "", "--auto-approve"],
+        ["apply", "plan.json", "--dir", str(SAMPLE), "--tenant", ""],
+        ["tenant", "status", str(SAMPLE), "--tenant", ""],
+    ],
+)
+def test_an_empty_tenant_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    """`--tenant "$URL"` with URL unset: refused, never a plan (or an apply) of the tenant
+    RECONCILER_TENANT_URL or tenant.yaml names."""
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}  # unreachable: never read
+    r = cli(*args, cwd=tmp_path, env=env)
+    assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(
+        "error: --tenant needs a tenant URL, and was given an empty value\n  hint: write e.g."
+    ), r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["plan", str(SAMPLE), "-o", ""], "--out"),
+        (["plan", str(SAMPLE), "--out", " "], "--out"),
+        (["apply", "--dir", str(SAMPLE), "--receipt", "", "--auto-approve"], "--receipt"),
+    ],
+)
+def test_an_empty_out_file_says_it_is_empty(tmp_path: Path, args: list[str], option: str) -> None:
+    """`--out ""` used to read as `--out .`, "a directory"."""
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}
+    r = cli(*args, cwd=tmp_path, env=env)
+    assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(
+        f"error: {option} needs a file name, and was given an empty value\n"
+    ), r.stderr
+    assert "is a directory" not in r.stderr
+
+
+def test_a_mistyped_gate_in_allow_gets_a_did_you_mean(tmp_path: Path) -> None:
+    env = {"RECONCILER_TENANT_URL": "http://127.0.0.1:9/v2"}
+    r = cli("plan", str(SAMPLE), "--allow", "suspension=1", cwd=tmp_path, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "hint: did you mean suspensions=1?" in r.stderr
+
+
+def test_errors_show_control_characters_escaped(tmp_path: Path) -> None:
+    """An error names what it was given: a line feed in it is shown as \\n, never a line
+    of its own (in a GitHub Actions log, one that starts with :: is a workflow command)."""
+    r = cli("show", "x\n::error file=desired-state/tenant.yaml::all good.json", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot read x\\n::error file=" in r.stderr
+    assert not [line for line in r.stderr.splitlines() if line.startswith("::")]

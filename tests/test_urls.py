@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.urls import same_tenant
+from reconciler.urls import canonical, same_tenant
 
 
 @pytest.mark.parametrize(
@@ -22,9 +22,11 @@ from reconciler.urls import same_tenant
         ("local:t.db", "local:sub/t.db", False),
         ("local:t.db", "local:nothing-here.db", False),
         ("local:t.db", "http://127.0.0.1:1/v2", False),
-        # http(s) URLs are compared as written, but for a trailing slash: not loosened.
+        # http(s) URLs are compared in their canonical form; nothing else is loosened.
         ("https://scim.example/v2/", "https://scim.example/v2", True),
-        ("https://scim.example/v2", "https://SCIM.example/v2", False),
+        ("https://scim.example/v2", "https://SCIM.example/v2", True),
+        ("HTTPS://scim.example/v2", "https://scim.example/v2", True),
+        ("https://scim.example/v2", "https://scim.example/V2", False),
         ("https://scim.example/./v2", "https://scim.example/v2", False),
         ("https://scim.example:443/v2", "https://scim.example/v2", False),
     ],
@@ -39,3 +41,31 @@ def test_same_tenant(
     a, b = a.format(cwd=tmp_path), b.format(cwd=tmp_path)
     assert same_tenant(a, b) is same
     assert same_tenant(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("url", "written"),
+    [
+        ("local:t.db", "local:t.db"),
+        ("local:./t.db", "local:t.db"),
+        ("local:sub/../t.db", "local:t.db"),
+        ("local:sub//./t2.db", "local:sub/t2.db"),
+        ("local:.reconciler/tenant.db", "local:.reconciler/tenant.db"),
+        # A relative path stays relative: the pull request's plan and the merge's are made
+        # in different checkouts, and must hash the same.
+        ("local:../t.db", "local:../t.db"),
+        ("local:/srv/t.db", "local:/srv/t.db"),
+        ("http://127.0.0.1:8/v2/", "http://127.0.0.1:8/v2"),
+        ("HTTP://Scim.Example:8443/Api/V2", "http://scim.example:8443/Api/V2"),
+        ("https://scim.example", "https://scim.example"),
+        ("https://scim.example/", "https://scim.example"),
+        ("https://[::1]:8443/v2", "https://[::1]:8443/v2"),
+        # Not guessed at: a default port, dot segments.
+        ("https://scim.example:443/v2", "https://scim.example:443/v2"),
+        ("https://scim.example/./v2", "https://scim.example/./v2"),
+    ],
+)
+def test_canonical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, written: str) -> None:
+    monkeypatch.chdir(tmp_path)  # a canonical form does not depend on where it is made
+    assert canonical(url) == written
+    assert canonical(written) == written

@@ -10,6 +10,7 @@ from __future__ import annotations
 from reconciler.apply.failures import TITLES, Cause
 from reconciler.apply.receipt import Receipt
 from reconciler.plan.render import fence, md
+from reconciler.terminal import visible
 
 _LAST = (Cause.dependency.value, Cause.stopped.value)
 
@@ -54,11 +55,12 @@ def next_steps(receipt: Receipt, plan_file: str | None = None) -> list[str]:
 
 
 def render_text(receipt: Receipt, plan_file: str | None = None, *, hints: bool = True) -> str:
-    head = f"Apply {receipt.plan_hash[:12]} on {receipt.tenant_url}"
+    head = f"Apply {receipt.plan_hash[:12]} on {visible(receipt.tenant_url)}"
     lines = [f"{head}: {_counts(receipt, ', ') or 'nothing to do'}"]
     for cause, items in _groups(receipt):
         lines.append(f"  {_title(cause, len(items))}:")
-        lines += [f"    - {item}" for item in items]
+        # Keys and the tenant's messages for a terminal or a log: escaped (see visible).
+        lines += [f"    - {visible(item)}" for item in items]
     if receipt.ok:
         lines.append("Apply complete: every change succeeded.")
     elif hints:

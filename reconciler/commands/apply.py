@@ -17,13 +17,14 @@ from reconciler.commands.show import read_plan
 from reconciler.desired.loader import load_files
 from reconciler.desired.models import Tenant
 from reconciler.errors import UsageError
-from reconciler.outfile import check_out_file, write_out_file
+from reconciler.outfile import out_file, write_out_file
 from reconciler.plan.render import render_text as render_plan
 from reconciler.plan.render import use_color
 from reconciler.plan.run import (
     ENV_URL,
     Guardrails,
     InvalidState,
+    check_override,
     chosen_url,
     load_state,
     plan_directory,
@@ -65,7 +66,7 @@ def run(
         None, "--concurrency", min=1, help="Changes in flight at once (default: the profile's)."
     ),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text, markdown or json."),
-    receipt_out: Path | None = typer.Option(None, "--receipt", help="Also write the receipt here."),
+    receipt_: str | None = typer.Option(None, "--receipt", help="Also write the receipt here."),
     allow: list[str] = typer.Option(
         [],
         "--allow",
@@ -103,8 +104,8 @@ def run(
             f"make a new plan with it (reconciler plan {flag} … --out plan.json), review it, "
             "and apply that",
         )
-    if receipt_out is not None:
-        check_out_file(receipt_out, "--receipt", "receipt.json")
+    check_override(tenant)
+    receipt_out = out_file(receipt_, "--receipt", "receipt.json")
     if plan_file is not None:
         settings = _tenant_settings(directory)
         plan = read_plan(plan_file)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from reconciler.errors import UsageError
-from reconciler.outfile import check_out_file, write_out_file
+from reconciler.outfile import out_file, write_out_file
 from reconciler.plan.model import Plan
 from reconciler.plan.render import (
     render_annotations,
@@ -18,7 +18,7 @@ from reconciler.plan.render import (
     render_text,
     use_color,
 )
-from reconciler.plan.run import Guardrails, plan_directory
+from reconciler.plan.run import Guardrails, check_override, plan_directory
 from reconciler.progress import progress_bar
 
 
@@ -62,7 +62,7 @@ def run(
     tenant: str | None = typer.Option(
         None, "--tenant", help="Tenant URL, overriding tenant.yaml and RECONCILER_TENANT_URL."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the plan artifact (JSON)."),
+    out_: str | None = typer.Option(None, "--out", "-o", help="Write the plan artifact (JSON)."),
     fmt: Format = typer.Option(
         Format.text,
         "--format",
@@ -100,8 +100,8 @@ def run(
     Exit 1 when the plan has errors (ambiguous matches, blocked gates, policy errors).
     """
     _check_targets(target)
-    if out is not None:
-        check_out_file(out, "--out", "plan.json")
+    check_override(tenant)
+    out = out_file(out_, "--out", "plan.json")
     plan, _ = plan_directory(
         directory,
         tenant=tenant,

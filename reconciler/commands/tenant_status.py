@@ -13,6 +13,7 @@ from reconciler.live import Capabilities
 from reconciler.plan.run import load_state, tenant_url
 from reconciler.scim import ScimClient, open_client
 from reconciler.scim.discovery import discover
+from reconciler.terminal import visible
 
 
 async def _count(c: ScimClient, caps: Capabilities, kind: str, filter: str | None = None) -> str:
@@ -46,9 +47,9 @@ def run(
     try:
         caps, users, groups, rate, warnings = aio.run(_status(url, state))
     except TenantError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {visible(exc)}", err=True)  # it may quote the tenant
         if exc.hint:
-            typer.echo(f"  hint: {exc.hint}", err=True)
+            typer.echo(f"  hint: {visible(exc.hint)}", err=True)
         raise typer.Exit(1) from None
     yes = {True: "yes", False: "no"}
     typer.echo(f"tenant   {url} (profile {state.tenant.profile})")
@@ -62,7 +63,7 @@ def run(
         + f" · sort {yes[caps.sort]} · etag {yes[caps.etag]} · pagination {caps.pagination}"
     )
     typer.echo(
-        f"auth {', '.join(caps.auth_schemes) or 'not described'} · client rate limit "
+        f"auth {visible(', '.join(caps.auth_schemes)) or 'not described'} · client rate limit "
         + (f"{rate:g} requests/s" if rate else "none (in process)")
     )
     typer.echo(
@@ -70,7 +71,7 @@ def run(
         f"{yes[caps.can_delete_groups]} · users can be deleted {yes[caps.can_delete_users]}"
     )
     for w in warnings:
-        typer.echo(f"warning: {w}")
+        typer.echo(f"warning: {visible(w)}")
     missing = []
     for a in state.attributes:
         if a.scim.schema_ == CORE_USER:

@@ -328,7 +328,7 @@ class Tenant(Model):
             if not v[len("local:") :]:
                 raise ValueError("local: needs a path | write local:<path to the tenant database>")
             return v
-        if not re.match(r"^https?://[^\s/]+", v):
+        if not re.match(r"^https?://[^\s/]+", v, re.IGNORECASE):  # HTTPS:// is https://
             raise ValueError("not a tenant URL | write an http(s):// SCIM base URL or local:<path>")
         try:
             parts = urlsplit(v)

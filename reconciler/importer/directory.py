@@ -110,9 +110,9 @@ class Directory:
             self.style[path] = (sequence or 4, offset if offset is not None else 2)
         if problems:
             raise InputError(
-                f"cannot import onto {root}: {len(problems)} file(s) do not read as YAML:\n  "
-                + "\n  ".join(problems),
+                f"cannot import onto {root}: {len(problems)} file(s) do not read as YAML:",
                 "fix them, or import into an empty directory",
+                details=problems,
             )
 
     def items(self, section: str) -> Iterator[tuple[Path, CommentedMap]]:

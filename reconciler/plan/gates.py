@@ -11,6 +11,7 @@ what the reviewer allowed.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -42,10 +43,17 @@ def parse_allow(items: list[str]) -> dict[str, int]:
         gate = gate.strip().replace("-", "_")
         if gate == "deletes":
             gate = "deletions"
-        if gate not in GATES or not (n.isdigit() or n == "all"):
+        if gate not in GATES:
+            close = difflib.get_close_matches(gate, GATES, n=1)
+            raise UsageError(
+                f"--allow {item!r} is not GATE=N: no safety gate is called {gate!r}",
+                (f"did you mean {close[0]}={n or 'N'}? " if close else "")
+                + f"gates: {', '.join(GATES)}; e.g. --allow suspensions=40 or deletions=all",
+            )
+        if not (n.isdigit() or n == "all"):
             raise UsageError(
                 f"--allow {item!r} is not GATE=N",
-                f"gates: {', '.join(GATES)}; e.g. --allow suspensions=40 or deletions=all",
+                f"write how many to allow, a number or all: e.g. --allow {gate}=40 or {gate}=all",
             )
         out[gate] = ALL if n == "all" else int(n)
     return out

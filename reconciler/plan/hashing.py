@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler import urls
 from reconciler.errors import InputError
 from reconciler.plan.accesscheck import check_access
 from reconciler.plan.model import Change, Plan, count_actions
@@ -36,10 +37,14 @@ _NOT_INTENT: Any = {"reason": True, "version": True, "fields": {"__all__": {"why
 
 
 def plan_hash(tenant_url: str, changes: Iterable[Change], *, blocked: bool = False) -> str:
-    """``blocked``: the plan has errors and cannot be applied. Hashed (only when set, so an
-    applicable plan hashes as it always did): unblocking a plan by editing the file shows."""
+    """``tenant_url`` is hashed in its canonical form (``local:./t.db`` is ``local:t.db``,
+    ``HTTP://H/v2/`` is ``http://h/v2``), so one tenant spelled two ways (a --tenant typed in
+    the pull request's job, tenant.yaml's url in the merge's) gives one hash; the plan keeps
+    the URL as written. ``blocked``: the plan has errors and cannot be applied. Hashed (only
+    when set, so an applicable plan hashes as it always did): unblocking a plan by editing
+    the file shows."""
     content: dict[str, Any] = {
-        "tenant": tenant_url,
+        "tenant": urls.canonical(tenant_url),
         "changes": [c.model_dump(mode="json", exclude=_NOT_INTENT) for c in changes],
     }
     if blocked:

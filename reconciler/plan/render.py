@@ -16,7 +16,8 @@ from typing import Any
 import jinja2
 
 from reconciler.plan.fielddiff import describe
-from reconciler.plan.model import SYMBOL, Allowance, Change, Plan
+from reconciler.plan.model import SYMBOL, Allowance, Change, Plan, PlanDiagnostic
+from reconciler.terminal import visible
 
 COMMENT_LIMIT = 65_536
 MASK = "••••••"
@@ -59,6 +60,7 @@ def _env() -> jinja2.Environment:
     env.filters["codespan"] = codespan
     env.filters["fence"] = fence
     env.filters["names"] = names
+    env.filters["visible"] = visible
     env.filters["mdnames"] = lambda xs, limit=NAMES_SHOWN: md(names(xs, limit)) if xs else ""
     return env
 
@@ -266,146 +268,258 @@ def _headline(plan: Plan) -> str:
 
 @dataclass(frozen=True)
 class _Budget:
-    """How much of a plan a markdown rendering lists (``None``: all of it)."""
+    """How much of a plan a markdown rendering lists (``None``: all of it). A count keeps
+    the first items in :class:`_Ranked`'s order: what takes access away first."""
 
     detail: bool = True
     changes: int | None = None  # per section
-    diagnostics: int | None = None
+    warnings: int | None = None
     access: int | None = None  # rows of the who-gains/who-loses table
+    errors: int | None = None  # cut only when nothing else is left to cut
     names: int = NAMES_SHOWN  # per table cell
     members: int | None = None  # names per member list (one change may add thousands)
 
 
 # Tried in order until the comment fits: details go first, then long lists are cut to a
-# count, each cut said out loud. The last step lists nothing but always fits.
+# count, each cut said out loud. The counts of the step that fits are floors, widened to the
+# room left (_fill). The last steps list nothing but the errors, then not even those.
 _BUDGETS = (
     _Budget(),
     _Budget(detail=False),
     _Budget(detail=False, members=100),
-    _Budget(detail=False, changes=200, diagnostics=200, members=50),
-    _Budget(detail=False, changes=50, diagnostics=50, access=200, names=10, members=20),
-    _Budget(detail=False, changes=10, diagnostics=20, access=50, names=5, members=10),
-    _Budget(detail=False, changes=0, diagnostics=10, access=20, names=3, members=0),
-    _Budget(detail=False, changes=0, diagnostics=0, access=0, names=0, members=0),
+    _Budget(detail=False, changes=200, warnings=200, members=50),
+    _Budget(detail=False, changes=50, warnings=50, access=200, names=10, members=20),
+    _Budget(detail=False, changes=10, warnings=20, access=50, names=5, members=10),
+    _Budget(detail=False, changes=0, warnings=10, access=20, names=3, members=0),
+    _Budget(detail=False, changes=0, warnings=0, access=0, names=0, members=0),
+    _Budget(detail=False, changes=0, warnings=0, access=0, errors=0, names=0, members=0),
 )
+_OBJECTS = ("create", "update", "rename", "adopt", "reactivate", "suspend", "delete")
+_SECTIONS = (
+    ("Group", "Groups", _OBJECTS),
+    ("User", "Users", _OBJECTS),
+    ("Group", "Memberships", ("add_member", "remove_member")),
+)
+_TAKE_ACCESS = ("suspend", "delete", "remove_member")
+
+
+@dataclass(frozen=True)
+class _Section:
+    title: str
+    ranked: tuple[int, ...]  # indexes into plan.changes: those that take access away first
+    losing: int  # how many of them take access away
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A plan's lists in the order a summary keeps their items: first what takes access
+    away (rows where someone loses a grant; changes that suspend, delete, remove members or
+    are of a user who loses a grant), then the rest, each in the plan's order. What is kept
+    is shown in the plan's order."""
+
+    sections: tuple[_Section, ...]  # of the changes; those with none are left out
+    access: tuple[int, ...]  # indexes into plan.access
+    losing_rows: int
+    errors: tuple[PlanDiagnostic, ...]
+    warnings: tuple[PlanDiagnostic, ...]
+    longest_members: int  # the most members one change names
+    lines: dict[str, str]  # the template's lines that every budget renders the same
+
+    @classmethod
+    def of(cls, plan: Plan) -> _Ranked:
+        losers = {who.casefold() for a in plan.access for who in a.loses}
+
+        def takes_access(c: Change) -> bool:
+            return c.action in _TAKE_ACCESS or (
+                c.resource_type == "User" and c.key.casefold() in losers
+            )
+
+        sections = []
+        for rtype, title, kinds in _SECTIONS:
+            chosen = [
+                i
+                for i, c in enumerate(plan.changes)
+                if c.resource_type == rtype and c.action in kinds
+            ]
+            losing = {i for i in chosen if takes_access(plan.changes[i])}
+            if chosen:
+                ranked = (*sorted(losing), *(i for i in chosen if i not in losing))
+                sections.append(_Section(title, ranked, len(losing)))
+        rows = [i for i, a in enumerate(plan.access) if a.loses]
+        return cls(
+            sections=tuple(sections),
+            access=(*rows, *(i for i, a in enumerate(plan.access) if not a.loses)),
+            losing_rows=len(rows),
+            errors=tuple(d for d in plan.diagnostics if d.severity == "error"),
+            warnings=tuple(d for d in plan.diagnostics if d.severity != "error"),
+            longest_members=max((len(c.members) for c in plan.changes), default=0),
+            lines={
+                "headline": _headline(plan),
+                "summary_line": summary_line(plan),
+                "no_changes": no_changes_line(plan),
+                "allowed": allowance_line(plan),
+            },
+        )
+
+
+def _kept(ranked: tuple[int, ...], n: int | None) -> list[int]:
+    """The first ``n`` of ``ranked`` (all when ``None``), in the plan's order."""
+    return sorted(ranked[:n] if n is not None else ranked)
+
+
+def _full_plan(artifact: str) -> str:
+    """Where a summarised comment sends its reader: only to a file that was written."""
+    if artifact:
+        return f"The full plan is in {artifact}."
+    return "For the full plan, run `reconciler plan --out plan.json` (or `--format json`)."
 
 
 def render_markdown(plan: Plan, *, limit: int = COMMENT_LIMIT, artifact: str = "") -> str:
     """A PR comment of at most ``limit`` characters. When the full plan does not fit, it is
-    summarised: field-level details are dropped first, then changes, diagnostics and access
-    rows beyond a count, each cut said out loud with a pointer to the full artifact. Tables,
-    lists and code blocks are never cut in the middle."""
-    pointer = artifact or "the plan artifact (reconciler show plan.json)"
-    sensitive = set(plan.sensitive_paths)
-    for step, budget in enumerate(_BUDGETS):
-        text = _markdown(plan, sensitive, budget, pointer)
-        if len(text) > limit:
-            continue
-        if budget.changes is None or step == 0:
-            return text
-        # The steps are coarse: list as many changes per section as still fit (a binary
-        # search between this step's count, which fits, and the step before's).
-        before = _BUDGETS[step - 1].changes
-        lo = budget.changes
-        hi = before if before is not None else len(plan.changes)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            wider = _markdown(plan, sensitive, replace(budget, changes=mid), pointer)
-            if len(wider) <= limit:
-                lo, text = mid, wider
-            else:
-                hi = mid - 1
-        return text
+    summarised: field-level details are dropped first, then the access table, the warnings and
+    the changes are cut to what fits, losses kept first and every error kept (unless the
+    errors alone do not fit), each cut said out loud with where the full plan is. Tables,
+    lists and code blocks are never cut in the middle. ``artifact``: the file that holds the
+    full plan, e.g. ``"the plan artifact (reconciler show plan.json)"``; none when no file
+    was written."""
+    where = _full_plan(artifact)
+    ranked = _Ranked.of(plan)
+    for budget in _BUDGETS:
+        text = _markdown(plan, ranked, budget, where)
+        if len(text) <= limit:
+            return _fill(plan, ranked, budget, where, limit, text)
     # Only a limit far below a comment's gets here: the hash, the verdict and the pointer.
     verdict = "blocked" if plan.blocked else summary_line(plan)
     return (
         f"{PLAN_HASH_MARKER.format(plan.plan_hash)}\n"
-        f"Reconciler plan {plan.plan_hash[:12]}: {verdict}. The full plan is in {pointer}.\n"
+        f"Reconciler plan {plan.plan_hash[:12]}: {verdict}. {where}\n"
     )[:limit]
 
 
-def _markdown(plan: Plan, sensitive: set[str], budget: _Budget, pointer: str) -> str:
-    sections = []
+def _fill(plan: Plan, ranked: _Ranked, budget: _Budget, where: str, limit: int, text: str) -> str:
+    """``text``, rendered with ``budget``, widened to the room left under ``limit``: every
+    error, then the rows and the changes that take access away, then the warnings, then the
+    rest of the rows and changes, each as many as still fit."""
+    wanted = (
+        ("errors", len(ranked.errors)),
+        ("access", ranked.losing_rows),
+        ("changes", max((x.losing for x in ranked.sections), default=0)),
+        ("warnings", len(ranked.warnings)),
+        ("access", len(plan.access)),
+        ("changes", max((len(x.ranked) for x in ranked.sections), default=0)),
+    )
+    for field, most in wanted:
+        lo: int | None = getattr(budget, field)
+        if lo is None or lo >= most:
+            continue
+        # Galloping up from what fits, then halving: no rendering tried is much longer than
+        # the limit (rendering all of 100,000 changes to find that it does not fit is slow).
+        hi, step, galloping = most, 1, True
+        while lo < hi:
+            mid = min(lo + step, hi) if galloping else (lo + hi + 1) // 2
+            wider = _markdown(plan, ranked, _counted(budget, field, mid), where)
+            if len(wider) <= limit:
+                lo, text, step = mid, wider, step * 2
+            else:
+                hi, galloping = mid - 1, False
+        budget = _counted(budget, field, lo)
+    return text
+
+
+def _counted(budget: _Budget, field: str, n: int) -> _Budget:
+    count: dict[str, Any] = {field: n}
+    return replace(budget, **count)
+
+
+def _markdown(plan: Plan, ranked: _Ranked, budget: _Budget, where: str) -> str:
+    sensitive = set(plan.sensitive_paths)
     notes = []
-    omitted_changes = 0
-    objects = ("create", "update", "rename", "adopt", "reactivate", "suspend", "delete")
-    members = ("add_member", "remove_member")
-    for rtype, title, kind in (
-        ("Group", "Groups", objects),
-        ("User", "Users", objects),
-        ("Group", "Memberships", members),
-    ):
-        chosen = [c for c in plan.changes if c.resource_type == rtype and c.action in kind]
-        shown = chosen if budget.changes is None else chosen[: budget.changes]
-        omitted_changes += len(chosen) - len(shown)
-        if chosen:
-            sections.append(
-                {
-                    "title": title,
-                    "count": len(chosen),
-                    "open": len(plan.changes) <= 20,
-                    "changes": [_view(c, NO_ANSI, sensitive, budget.detail) for c in shown],
-                    "omitted": len(chosen) - len(shown),
-                }
-            )
+    sections = []
+    omitted_changes = losing_changes_omitted = 0
+    for section in ranked.sections:
+        shown = _kept(section.ranked, budget.changes)
+        cut = len(section.ranked) - len(shown)
+        omitted_changes += cut
+        losing_changes_omitted += section.losing - min(section.losing, len(shown))
+        sections.append(
+            {
+                "title": section.title,
+                "count": len(section.ranked),
+                "open": len(plan.changes) <= 20,
+                "changes": [
+                    _view(plan.changes[i], NO_ANSI, sensitive, budget.detail) for i in shown
+                ],
+                "omitted": cut,
+            }
+        )
     if not budget.detail and plan.changes:
         notes.append("field-level details are left out")
-    if budget.members is not None and any(len(c.members) > budget.members for c in plan.changes):
+    if budget.members is not None and ranked.longest_members > budget.members:
         notes.append(f"member lists name at most {budget.members}")
     if omitted_changes:
-        notes.append(f"{omitted_changes} of {len(plan.changes)} changes are not listed")
-    # Errors before warnings, so a cut never hides what blocks the plan.
-    ordered = sorted(plan.diagnostics, key=lambda d: d.severity != "error")
-    diagnostics = ordered if budget.diagnostics is None else ordered[: budget.diagnostics]
-    if len(diagnostics) < len(ordered):
-        rest = ordered[len(diagnostics) :]
-        cut = sum(d.severity == "error" for d in rest)
         notes.append(
-            f"{len(rest)} of {len(ordered)} diagnostics are not listed "
-            f"({cut} errors, {len(rest) - cut} warnings)"
+            f"{omitted_changes} of {len(plan.changes)} changes are not listed"
+            + (
+                f" ({losing_changes_omitted} of them take access away)"
+                if losing_changes_omitted
+                else ""
+            )
         )
-    access = plan.access if budget.access is None else plan.access[: budget.access]
-    if len(access) < len(plan.access):
+    errors = ranked.errors[: budget.errors] if budget.errors is not None else ranked.errors
+    warnings = (
+        ranked.warnings[: budget.warnings] if budget.warnings is not None else ranked.warnings
+    )
+    cut_errors = len(ranked.errors) - len(errors)
+    cut_warnings = len(ranked.warnings) - len(warnings)
+    if cut_errors or cut_warnings:
         notes.append(
-            f"{len(plan.access) - len(access)} of {len(plan.access)} rows of the access table "
-            "are not listed"
+            f"{cut_errors + cut_warnings} of {len(plan.diagnostics)} diagnostics are not listed "
+            f"({cut_errors} errors, {cut_warnings} warnings)"
         )
-    omitted = ""
-    if notes:
-        omitted = f"Summarised to fit a comment: {'; '.join(notes)}. The full plan is in {pointer}."
-    errors = [d for d in diagnostics if d.severity == "error"]
-    warnings = [d for d in diagnostics if d.severity != "error"]
+    access = [plan.access[i] for i in _kept(ranked.access, budget.access)]
+    access_omitted = len(plan.access) - len(access)
+    losing_rows_omitted = ranked.losing_rows - sum(bool(a.loses) for a in access)
+    rows_omitted = ""  # what the rows not listed hold, for the line under the table
+    if access_omitted:
+        rows_omitted = f"{losing_rows_omitted} with losses" if losing_rows_omitted else "only gains"
+        notes.append(
+            f"{access_omitted} of {len(plan.access)} rows of the access table are not listed "
+            f"({rows_omitted})"
+        )
+    omitted = f"Summarised to fit a comment: {'; '.join(notes)}. {where}" if notes else ""
     return (
         _env()
         .get_template("plan.md.j2")
         .render(
             plan=plan,
-            headline=_headline(plan),
             access=access,
-            access_omitted=len(plan.access) - len(access),
+            access_omitted=access_omitted,
+            rows_omitted=rows_omitted,
+            where=where,
             names=budget.names,
             errors=errors,
+            errors_total=len(ranked.errors),
             warnings=warnings,
-            warnings_total=sum(d.severity != "error" for d in plan.diagnostics),
+            warnings_total=len(ranked.warnings),
             warnings_open=len(warnings) <= 10,
             sections=sections,
             omitted=omitted,
-            summary_line=summary_line(plan),
-            no_changes=no_changes_line(plan),
-            allowed=allowance_line(plan),
             targets=names(plan.targets, max(budget.names, 3)),
             members=budget.members,
+            **ranked.lines,
         )
     )
 
 
 def render_annotations(plan: Plan) -> list[str]:
-    """GitHub workflow commands for the plan's diagnostics (policy violations, gates, …)."""
+    """GitHub workflow commands for the plan's diagnostics (policy violations, gates, …).
+    Names in them are shown as the text rendering shows them (:func:`visible`): a line feed
+    in a userName is ``\\n`` in the annotation, as in the log."""
     out = []
     for d in plan.diagnostics:
-        title = (d.code or "reconciler").replace(",", " ").replace(":", " ")
-        text = d.message + (f" ({d.hint})" if d.hint else "")
-        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        title = visible(d.code or "reconciler").replace(",", " ").replace(":", " ")
+        # Workflow-command escaping: visible() has left no line break, only % to escape.
+        text = visible(d.message + (f" ({d.hint})" if d.hint else "")).replace("%", "%25")
         out.append(f"::{d.severity} title={title}::{text}")
     return out
 

@@ -25,8 +25,21 @@ ENV_ALLOW = "RECONCILER_ALLOW"
 Progress = Callable[[int, int], None]
 
 
+def check_override(override: str | None) -> None:
+    """An empty --tenant (an unset variable in a script: ``--tenant "$TENANT_URL"``) names no
+    tenant; it is a mistake, never a fall back to RECONCILER_TENANT_URL or tenant.yaml (a
+    plan of the default tenant, or credentials sent to it)."""
+    if override is not None and not override.strip():
+        raise UsageError(
+            "--tenant needs a tenant URL, and was given an empty value",
+            "write e.g. --tenant https://host/scim/v2 or --tenant local:PATH; leave --tenant "
+            f"out to use {ENV_URL} or tenant.yaml's url",
+        )
+
+
 def chosen_url(tenant: Tenant, override: str | None) -> str:
     """The tenant URL in use: --tenant, else RECONCILER_TENANT_URL, else tenant.yaml's."""
+    check_override(override)
     return override or os.environ.get(ENV_URL) or tenant.url
 
 

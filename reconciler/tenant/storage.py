@@ -142,11 +142,10 @@ class PersistentStorage(InMemoryStorage):
                 bad.append(f"{type_} {body.get('id')!r}: {problems}")
         if bad:
             raise ReconcilerError(
-                f"{db} holds {len(bad)} record(s) this tenant's schemas reject:\n  "
-                + "\n  ".join(bad[:20])
-                + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""),
+                f"{db} holds {len(bad)} record(s) this tenant's schemas reject:",
                 "they were written by another tool or under other schemas: restore those "
                 "(reconciler tenant init --schema-from DIR), delete the rows, or use a new --db",
+                details=[*bad[:20], *([f"… and {len(bad) - 20} more"] if len(bad) > 20 else [])],
             )
         self.resources = loaded
         # Versions must never repeat across restarts, or a stale ETag could match again.

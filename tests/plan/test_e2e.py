@@ -171,3 +171,35 @@ def test_a_mistyped_local_tenant_is_refused_never_created(tmp_path: Path) -> Non
     assert applied.returncode == 1, applied.stdout
     assert "error: there is no embedded tenant at .reconciler/tenant.db" in applied.stderr
     assert not (tmp_path / ".reconciler" / "tenant.db").exists()
+
+
+def test_one_tenant_spelled_two_ways_plans_one_hash(tmp_path: Path) -> None:
+    """The pull request's job may name the tenant with --tenant and the merge's by
+    tenant.yaml: `local:./t.db` and `local:t.db`, a trailing slash, an upper-case scheme are
+    one tenant, and plan one hash (the reviewed plan matches the merged one). The
+    plan file keeps the URL as it was written, and apply takes it for that tenant."""
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    assert run("tenant", "init", "--for", "desired-state", cwd=tmp_path).returncode == 0
+
+    def planned(tenant: str, name: str) -> dict[str, str]:
+        r = run("plan", "--tenant", tenant, "--out", name, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        saved: dict[str, str] = json.loads((tmp_path / name).read_text())
+        return saved
+
+    local = [
+        planned(url, f"local{i}.json")
+        for i, url in enumerate(("local:.reconciler/tenant.db", "local:./.reconciler//tenant.db"))
+    ]
+    assert local[0]["plan_hash"] == local[1]["plan_hash"]
+    assert local[1]["tenant_url"] == "local:./.reconciler//tenant.db"
+    with serve_embedded(tmp_path / ".reconciler" / "tenant.db") as url:
+        host = url.removeprefix("http://")
+        spellings = (url, url + "/", f"HTTP://{host}")
+        served = [planned(u, f"http{i}.json") for i, u in enumerate(spellings)]
+        assert len({p["plan_hash"] for p in served}) == 1
+        assert served[2]["tenant_url"] == f"HTTP://{host}"
+        applied = run("apply", "http2.json", "--tenant", url, cwd=tmp_path)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert "Apply complete: every change succeeded." in applied.stdout

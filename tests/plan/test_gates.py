@@ -104,6 +104,21 @@ def test_parse_allow() -> None:
         parse_allow(["everything"])
 
 
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        ("suspension=1", "suspensions=1"),
+        ("membership-removal=3", "membership_removals=3"),
+        ("deletion=all", "deletions=all"),
+        ("lost_grant", "lost_grants=N"),
+    ],
+)
+def test_a_mistyped_gate_gets_a_did_you_mean(given: str, meant: str) -> None:
+    with pytest.raises(UsageError, match="is not GATE=N: no safety gate is called") as err:
+        parse_allow([given])
+    assert err.value.hint.startswith(f"did you mean {meant}? gates: deletions, suspensions")
+
+
 def test_min_holders() -> None:
     tenant = Tenant(
         url="local:x", min_holders=[{"grant": "role", "value": "super-admin", "min": 2}]

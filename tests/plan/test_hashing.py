@@ -66,3 +66,23 @@ def test_a_blocked_plan_cannot_be_unblocked_by_editing_the_file() -> None:
     assert plan_hash("local:t.db", [suspend("r")], blocked=False) == plan_hash(
         "local:t.db", [suspend("r")]
     )
+
+
+def test_one_tenant_spelled_another_way_hashes_the_same() -> None:
+    """`--tenant local:./t.db` in one job and tenant.yaml's `local:t.db` in the other: one
+    tenant, one intent, one hash. A URL already canonical hashes as it always did."""
+    changes = [suspend("r")]
+    for one, other in (
+        ("local:t.db", "local:./t.db"),
+        ("local:t.db", "local:sub/../t.db"),
+        ("http://127.0.0.1:8/v2", "http://127.0.0.1:8/v2/"),
+        ("https://scim.example/v2", "HTTPS://SCIM.Example/v2"),
+    ):
+        assert plan_hash(one, changes) == plan_hash(other, changes), other
+    # As before canonical forms were hashed: a reviewed plan still matches after an upgrade.
+    assert (
+        plan_hash("local:t.db", changes)
+        == "574c83c5e8bfca395be9df32758d5da159670cd92937ad43e6e6967c9a793356"
+    )
+    assert plan_hash("local:t.db", changes) != plan_hash("local:../t.db", changes)
+    assert plan_hash("https://a.example/v2", changes) != plan_hash("https://a.example/v3", changes)

@@ -23,6 +23,7 @@ from reconciler.plan.model import (
 from reconciler.plan.render import (
     COMMENT_LIMIT,
     PLAN_HASH_MARKER,
+    render_annotations,
     render_markdown,
     render_text,
     use_color,
@@ -445,3 +446,200 @@ def test_a_summarised_comment_lists_as_many_changes_as_fit() -> None:
     assert f"{n - listed} of {n + 1} changes are not listed" in md
     assert "member lists name at most" in md and "more" in md.split("+   members:")[1]
     assert "**Plan:** 3000 to create, 3000 membership additions in 1 group." in md
+
+
+def _gains_and_a_few_losses() -> Plan:
+    """1,500 rows of gains and, sorted last, the 5 rows of one user who loses access; 1,500
+    updates that grant, and, last, the changes that take access away."""
+    rows = tuple(
+        AccessChange(
+            grant="deviceGroups",
+            value=f"Desk Phones {i:04}",
+            gains=tuple(f"user{j}@x.example" for j in range(i % 3 + 1)),
+        )
+        for i in range(1500)
+    ) + tuple(
+        AccessChange(grant="roles", value=f"zz-role-{k}", loses=("victim@x.example",))
+        for k in range(5)
+    )
+    grants = tuple(
+        Change(
+            action="update",
+            resource_type="User",
+            key=f"user{i}@x.example",
+            reason="rule 'Phones' grants deviceGroups",
+            fields=(FieldChange(path="title", before="Old", after="New"),),
+        )
+        for i in range(1500)
+    )
+    losses = (
+        Change(action="update", resource_type="User", key="victim@x.example", reason="loses"),
+        Change(action="suspend", resource_type="User", key="zz-gone@x.example", reason="gone"),
+        Change(
+            action="remove_member",
+            resource_type="Group",
+            key="Admins",
+            reason="no longer in Admins",
+            members=("victim@x.example",),
+        ),
+    )
+    changes = (*grants, *losses)
+    return Plan(
+        tenant_url="local:x",
+        plan_hash=plan_hash("local:x", changes),
+        changes=changes,
+        access=rows,
+        summary={"update": 1501, "suspend": 1, "remove_member": 1},
+    )
+
+
+def test_a_summary_keeps_the_losses_and_fills_the_comment() -> None:
+    """Cut to fit, the comment keeps every row and change that takes access away (sorted
+    last, they used to be the first dropped), uses the room it has (not a fixed 200 rows),
+    and says under the table how many rows it does not list, and where they are."""
+    plan = _gains_and_a_few_losses()
+    artifact = "the plan artifact (reconciler show plan.json)"
+    md = render_markdown(plan, artifact=artifact)
+    assert COMMENT_LIMIT - 1000 < len(md) <= COMMENT_LIMIT
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    listed = len(rows) - 1  # the header
+    assert listed > 300, listed
+    for k in range(5):
+        assert f"| roles | zz-role-{k} |  | victim@⁠x.example |" in rows
+    left = 1505 - listed
+    table_end = md.index("\n\n", md.index("| Grant |"))
+    assert md[table_end:].startswith(
+        f"\n\n…and {left} more rows (only gains), not listed here. "
+        f"The full plan is in {artifact}.\n"
+    )
+    assert f"{left} of 1505 rows of the access table are not listed (only gains)" in md
+    assert "~ update victim@x.example" in md and "± suspend zz-gone@x.example" in md
+    assert "- remove member Admins" in md
+    # What is kept is shown in the plan's order: the table stays sorted.
+    assert rows[1:] == sorted(rows[1:], key=lambda r: (r.split(" | ")[0], r.split(" | ")[1]))
+    assert _parsed(md)  # a table and a paragraph after it, whole
+
+
+def test_every_error_is_listed_and_as_many_warnings_as_fit() -> None:
+    errors = tuple(
+        PlanDiagnostic(
+            severity="error", message=f"policy no-contractor-admins: user{i} " + "e" * 60
+        )
+        for i in range(250)
+    )
+    warnings = tuple(
+        PlanDiagnostic(severity="warning", message=f"drift: user 'stray{i}' " + "w" * 60)
+        for i in range(600)
+    )
+    plan = _gains_and_a_few_losses().model_copy(
+        update={"diagnostics": errors + warnings, "blocked": True}
+    )
+    md = render_markdown(plan)
+    assert len(md) <= COMMENT_LIMIT
+    assert md.count("\n- ❌ ") == 250
+    shown = md.count("\n- ⚠️ ")
+    assert 50 < shown < 600
+    assert (
+        f"{600 - shown} of 850 diagnostics are not listed (0 errors, {600 - shown} warnings)" in md
+    )
+    assert "#### Errors\n" in md  # no "(N listed)": all of them are
+
+
+def test_errors_are_cut_only_when_they_alone_do_not_fit() -> None:
+    errors = tuple(
+        PlanDiagnostic(severity="error", message=f"error {i}: " + "x" * 300) for i in range(500)
+    )
+    plan = Plan(tenant_url="local:x", plan_hash="0" * 64, diagnostics=errors, blocked=True)
+    md = render_markdown(plan)
+    shown = md.count("\n- ❌ ")
+    assert len(md) <= COMMENT_LIMIT and 150 < shown < 500
+    assert f"#### Errors (500, {shown} listed)" in md
+    assert f"({500 - shown} errors, 0 warnings)" in md
+
+
+def test_a_summary_points_only_to_a_file_that_was_written() -> None:
+    """`reconciler plan --format markdown` without --out writes no plan file: the comment
+    does not send its reader to one."""
+    md = render_markdown(_gains_and_a_few_losses())
+    assert "Summarised to fit a comment" in md
+    assert "plan.json)" not in md and "reconciler show" not in md
+    assert "For the full plan, run `reconciler plan --out plan.json` (or `--format json`)." in md
+    named = render_markdown(_gains_and_a_few_losses(), artifact="the plan artifact (x.json)")
+    assert "The full plan is in the plan artifact (x.json)." in named
+
+
+TRICKS = (
+    "inj\n::error file=desired-state/tenant.yaml,line=1::all good, approve@x.example",
+    "cr\rNo changes. The tenant matches desired-state.",
+    "bidi\u202egpj.exe",
+    "esc\x1b[2J\x1b]8;;https://evil.example\x07link",
+    "nul\x00 tab\t zero\u200bwidth line\u2028sep",
+)
+
+
+def _tricky_plan(text: str) -> Plan:
+    """Every piece of user text a plan carries, as ``text``."""
+    return Plan(
+        tenant_url=f"https://scim.example/v2/{text}",
+        plan_hash="f" * 64,
+        partial=True,
+        targets=(text,),
+        changes=(
+            Change(
+                action="update",
+                resource_type="User",
+                key=text,
+                reason=f"drift: {text}",
+                fields=(
+                    FieldChange(path=text, before=text, after="ok", why=(f"+ {text}",)),
+                    FieldChange(path="emails", before=[{"value": text}], after=[{"value": "a"}]),
+                ),
+            ),
+            Change(
+                action="remove_member",
+                resource_type="Group",
+                key=text,
+                reason=text,
+                members=(text, "b@x.example"),
+            ),
+        ),
+        access=(AccessChange(grant=text, value=text, gains=(text,), loses=(text,)),),
+        diagnostics=(
+            PlanDiagnostic(
+                severity="error",
+                message=f"safety gate suspensions: 8 would be suspended (limit 5): {text}",
+                hint=text,
+                code=text,
+            ),
+        ),
+        allowances=(Allowance(gate=text, up_to=1),),
+        summary={"update": 1, "remove_member": 1},
+        blocked=True,
+    )
+
+
+@pytest.mark.parametrize("text", TRICKS)
+def test_text_and_annotations_show_control_characters_escaped(text: str) -> None:
+    """A userName from the tenant cannot start a line of its own (a workflow command, in
+    the log of `--format github`), rewrite one, send a terminal escape or reorder a line:
+    such characters are shown escaped, as in repr, in every line. Colour codes are ours."""
+    tricky, plain = _tricky_plan(text), _tricky_plan("name")
+    for color in (False, True):
+        out = render_text(tricky, color=color)
+        assert len(out.splitlines()) == len(render_text(plain, color=color).splitlines())
+        raw = out
+        for code in ("\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[0m"):
+            raw = raw.replace(code, "")
+        assert all(c.isprintable() for line in raw.splitlines() for c in line), repr(raw)
+        assert repr(text)[1:-1] in raw
+    annotations = render_annotations(tricky)
+    assert len(annotations) == 1 and annotations[0].startswith("::error title=")
+    assert all(c.isprintable() for c in annotations[0]) and "%0A" not in annotations[0]
+    assert "\\n" in render_annotations(_tricky_plan("a\nb"))[0]
+
+
+def test_markdown_of_control_characters_is_unchanged() -> None:
+    """The comment has its own escaping (md, codespan, fence); escaping for terminals is not
+    added to it: a name copied from a code span is the name."""
+    md = render_markdown(_tricky_plan("bidi\u202egpj.exe"))
+    assert "bidi\u202egpj.exe" in md and "\\u202e" not in md

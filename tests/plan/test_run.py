@@ -339,3 +339,28 @@ def test_a_tenant_url_whose_host_or_port_cannot_be_read_is_a_usage_error(
     assert not result.ok
     [d] = result.diagnostics
     assert d.message.startswith("not a tenant URL") and d.line == 1
+
+
+def test_an_upper_case_scheme_is_a_tenant_url(tmp_path: Path) -> None:
+    """`--tenant HTTP://…` names the tenant `http://…` does (the scheme is case-insensitive);
+    the plan keeps the URL as it was written."""
+    ds = write_state(tmp_path, ["alice@x.example"])
+    state = load(ds).state
+    assert state is not None
+    assert tenant_url(state, "HTTP://127.0.0.1:8/v2") == "HTTP://127.0.0.1:8/v2"
+    (ds / "tenant.yaml").write_text("url: HTTPS://scim.example/v2\n")
+    assert load(ds).ok
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_tenant_is_a_usage_error_not_the_default_tenant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty: str
+) -> None:
+    """`--tenant "$TENANT_URL"` with the variable unset names no tenant: it must not fall
+    back to RECONCILER_TENANT_URL or tenant.yaml's url."""
+    monkeypatch.setenv("RECONCILER_TENANT_URL", "https://default.example/v2")
+    state = load(write_state(tmp_path, ["alice@x.example"])).state
+    assert state is not None
+    with pytest.raises(UsageError, match="--tenant needs a tenant URL, and was given an empty"):
+        tenant_url(state, empty)
+    assert tenant_url(state, None) == "https://default.example/v2"
