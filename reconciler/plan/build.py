@@ -10,16 +10,17 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any
 
 from reconciler.desired.models import CORE_USER, OwnershipMode, User
 from reconciler.desired.state import DesiredState
 from reconciler.live import LiveState
-from reconciler.plan import scimmap
+from reconciler.plan import quick, scimmap
 from reconciler.plan.fielddiff import item_changes
 from reconciler.plan.hashing import plan_hash
-from reconciler.plan.match import Pairer, group_key_values, pair, user_key_values
+from reconciler.plan.match import group_key_values, pair, user_key_values
 from reconciler.plan.model import (
     SENSITIVE_BEFORE,
     STAGES,
@@ -77,6 +78,8 @@ class _Builder:
     # Casefolded names a partial plan covers: the targets as given, and the desired name of
     # an object targeted by its live name (a rename in git: its old name still finds it).
     targets: set[str] = field(default_factory=set)
+    # How many grant values the live users hold (the lost_grants gate's base).
+    live_grants: int = 0
 
     def __post_init__(self) -> None:
         self.targets = {t.casefold() for t in self.ctx.targets}
@@ -127,10 +130,10 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     protected = Protection(tenant.protected)
     partial = bool(ctx.targets)
 
-    # ---- users: pair each, and compare it at once ---------------------------------------
-    # One pass: a user and the live one it pairs with are compared while both are fresh in
-    # memory, which at 100,000 users is most of the plan's time. A user whose manager is
-    # not paired yet waits until every user is (the manager's id is written to it).
+    # ---- users: pair, then compare ---------------------------------------------------
+    # At 100,000 users this is most of the plan's time, and most users are unchanged: every
+    # step runs over the whole list at once, and the quick check (quick.scan, in C where
+    # built) leaves the full comparison to the few users that may differ.
     users = state.users
     names = state.user_names
 
@@ -144,44 +147,65 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             return [e.value.casefold() for e in u.emails]
         return ()
 
-    pairer = Pairer(
+    keys = tenant.matching.users
+    mark = len(b.diags)
+    pairing = pair(
+        len(users),
+        user_keys,
         live.users,
-        tenant.matching.users,
+        keys,
         user_key_values,
         _label_user,
         lambda i: f"user {users[i].userName!r}",
+        first=_first_keys(users, names, keys[0] if keys else ""),
     )
-    evaluator = Evaluator(state)
-    access: dict[str, EffectiveAccess] = {}
+    accs = Evaluator(state).each(state)
+    access = dict(zip(names, accs, strict=True))
+    matched = pairing.matched
     ids = b.ids
-    errors, matched_by = pairer.result.errors, pairer.result.matched_by
+    ids.update(ids_of(names, matched) or ids_of_python(names, matched))
+    failed = {i for i, _ in pairing.errors}  # an ambiguous match: reported below
+    wanted = [i not in failed for i in range(len(users))] if failed else None
     targets = b.targets
-    unchanged = scimmap.unchanged
-    waiting: list[tuple[int, dict[str, Any] | None, EffectiveAccess]] = []
-    mark = len(b.diags)
-    for i, user in enumerate(users):
-        name = names[i]
-        acc = access[name] = evaluator(user, name)
-        failures = len(errors)
-        matched = pairer.match(i, user_keys)
-        if matched is not None:
-            ids[name] = str(matched["id"])
-        elif len(errors) > failures:
-            continue  # an ambiguous match: reported below
-        if targets and name not in targets:
-            if matched is None or str(matched.get("userName", "")).casefold() not in targets:
-                continue
-            targets.add(name)  # targeted by its live name: renamed in git
-        manager = user.manager
-        if manager is not None and manager.casefold() not in ids:
-            waiting.append((i, matched, acc))
-        elif matched is None or not unchanged(user, state, acc, ids, matched, active=user.active):
-            _user(b, user, acc, matched, matched_by.get(i, ""), protected)
-    for i, matched, acc in waiting:
-        user = users[i]
-        if matched is None or not unchanged(user, state, acc, ids, matched, active=user.active):
-            _user(b, user, acc, matched, matched_by.get(i, ""), protected)
-    pairing = pairer.finish()
+    if targets:
+        wanted = [
+            (wanted is None or wanted[i])
+            and (
+                name in targets
+                or (r is not None and str(r.get("userName", "")).casefold() in targets)
+            )
+            for i, (name, r) in enumerate(zip(names, matched, strict=True))
+        ]
+        # Targeted by its live name: renamed in git.
+        targets.update(compress(names, wanted))
+    # Each user to compare: paired (None: not paired, or not covered by a partial plan).
+    compared = (
+        matched
+        if wanted is None
+        else [r if w else None for r, w in zip(matched, wanted, strict=True)]
+    )
+    spec = scimmap.quick_spec(state.attributes)
+    grants = _quick_grants(accs) if state.rules else None
+    if spec is None:
+        differ = [i for i, r in enumerate(compared) if r is not None]
+    else:
+        differ = quick.scan(users, compared, grants, ids, spec)
+    created = [i for i, r in enumerate(matched) if r is None and (wanted is None or wanted[i])]
+    for i in sorted((*differ, *created)) if created else differ:
+        _user(b, users[i], accs[i], matched[i], pairing.how(i), protected)
+    # Every live user read: the compared ones, and those no user pairs with or this plan
+    # does not cover.
+    b.live_grants = _live_grants_of(
+        compared,
+        differ,
+        grants,
+        [
+            *pairing.unmatched_live,
+            *(r for r, c in zip(matched, compared, strict=True) if r is not None and c is None),
+        ]
+        if wanted is not None
+        else pairing.unmatched_live,
+    )
 
     # Diagnostics in reading order: rule lints, what came before the users (schemas, the
     # read), ambiguous matches, then the users' own.
@@ -242,9 +266,10 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     # The live ids of targeted users: a partial plan also covers the groups they are in
     # now, to remove them where desired-state no longer puts them.
     targeted_ids = {b.ids[t] for t in b.targets if t in b.ids} if partial else set()
+    member_lists = state.member_lists
     for i, g in enumerate(groups):
-        members = state.members.get(g.displayName.casefold(), frozenset())
-        matched_g = gpair.pairs.get(i)
+        members = member_lists.get(g.displayName.casefold(), ())
+        matched_g = gpair.matched[i]
         # A partial plan covers a group named by a target (by its desired or its live name),
         # and the memberships of targeted users (creating the group if it must).
         whole = _targeted(g.displayName, b.targets)
@@ -287,7 +312,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             live_members: set[str] = set()
             gid, version = None, None
         else:
-            r, how = matched_g, gpair.matched_by[i]
+            r, how = matched_g, gpair.how(i)
             gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
             if whole:
                 _compare_group(b, g, r, how)
@@ -328,6 +353,60 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         _check_targets(b)
 
     return _finish(b, partial)
+
+
+_EXTERNAL_ID = attrgetter("externalId")
+
+
+def ids_of_python(names: Sequence[str], matched: Sequence[dict[str, Any] | None]) -> dict[str, str]:
+    """``names[i]`` → the live id of ``matched[i]``, for each paired user. The reference of
+    ``reconciler._speedups.ids_of``, which answers None where an id is not a string."""
+    return {name: str(r["id"]) for name, r in zip(names, matched, strict=True) if r is not None}
+
+
+_native_ids: Callable[[Sequence[str], Sequence[dict[str, Any] | None]], dict[str, str] | None]
+try:
+    from reconciler._speedups import ids_of as _native_ids
+except ImportError:  # built without a C compiler: the reference runs
+    _native_ids = ids_of_python
+ids_of = _native_ids
+
+
+def _first_keys(users: Sequence[User], names: Sequence[str], key: str) -> list[str | None] | None:
+    """Each user's one value for the first matching key, for pairing in bulk (None: the key
+    can hold several values)."""
+    if key == "externalId":
+        return list(map(_EXTERNAL_ID, users))  # "" finds nothing, as None does
+    if key == "userName":
+        return list(names)
+    return None
+
+
+def _quick_grants(accs: Sequence[EffectiveAccess]) -> list[scimmap.QuickGrants]:
+    """What the rules give each user, for the quick check: built once per access object
+    (users of the same groups share one)."""
+    built = {id(a): scimmap.quick_grants(a) for a in {id(a): a for a in accs}.values()}
+    return list(map(built.__getitem__, map(id, accs)))
+
+
+def _live_grants_of(
+    compared: Sequence[dict[str, Any] | None],
+    differ: Sequence[int],
+    grants: Sequence[scimmap.QuickGrants] | None,
+    others: Sequence[dict[str, Any]],
+) -> int:
+    """:func:`_live_grants` of the live users ``compared`` and ``others``, counting a user
+    the quick check found exactly as the rules give it (compared, not in ``differ``) from
+    what the rules give (once per access object), without reading it again."""
+    if grants is None:  # no rules: the quick check did not read the grant attributes
+        return _live_grants([*filter(None, compared), *others])
+    counts = {id(g): scimmap.grant_count(g) for g in {id(g): g for g in grants}.values()}
+    # Paired users by "is not None", not by truth: the truth of a dict reads it, and reading
+    # 100,000 resources again is what this function is here to avoid.
+    paired = map(is_not, compared, repeat(None))
+    n = sum(map(counts.__getitem__, map(id, compress(grants, paired))))
+    n -= sum(counts[id(grants[i])] for i in differ)
+    return n + _live_grants([*filter(None, map(compared.__getitem__, differ)), *others])
 
 
 def _undated(b: _Builder, kind: str, names: list[str], consequence: str) -> None:
@@ -870,13 +949,17 @@ def _members(
     group: str,
     gid: str | None,
     version: str | None,
-    desired: frozenset[str],
+    desired: Sequence[str],
     live_ids: set[str],
     partial: bool,
 ) -> None:
+    """Add and remove members of a group so that it holds ``desired`` (casefolded
+    userNames, each once) and nobody else."""
     ids = b.ids
-    if set(map(ids.get, desired)) == live_ids:
-        return  # every desired member is a member already, and nobody else is
+    # Every desired member is a member already, and nobody else is (paired users have
+    # distinct ids; one not paired has None, which no live group lists).
+    if len(desired) == len(live_ids) and live_ids.issuperset(map(ids.get, desired)):
+        return
     by_name = b.state.user_by_name
     group_targeted = not partial or _targeted(group, b.targets)
     adds: list[tuple[str, str, str | None]] = []
@@ -1058,10 +1141,10 @@ def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
         )
 
 
-def _live_grants(users: tuple[dict[str, Any], ...]) -> int:
-    """How many grant values the tenant holds (user × value), the base of the lost_grants
-    gate's relative limit. Counted without normalising: a 100,000-user tenant is counted in
-    one pass."""
+def _live_grants(users: Iterable[dict[str, Any]]) -> int:
+    """How many grant values ``users`` hold (user × value): entitlements, roles and the
+    access extension's grants, counted without normalising. The whole tenant's is the base
+    of the lost_grants gate's relative limit (see :func:`_live_grants_of`)."""
     ext = scimmap.ACCESS_EXT
     n = 0
     for u in users:
@@ -1071,7 +1154,8 @@ def _live_grants(users: tuple[dict[str, Any], ...]) -> int:
                 n += len(v) if isinstance(v, list) else 1
         access = u.get(ext)
         if access and isinstance(access, dict):
-            for v in access.values():
+            for sub in scimmap.ACCESS_SUBS:
+                v = access.get(sub)
                 if v not in (None, "", []):
                     n += len(v) if isinstance(v, list) else 1
     return n
@@ -1102,12 +1186,11 @@ def _finish(b: _Builder, partial: bool) -> Plan:
     ids = {name: b.ids[name] for name in sorted(named) if name in b.ids}
     blocked = any(d.severity == "error" for d in b.diags)
     memberships = sum(len(g.get("members") or []) for g in b.live.groups)
-    grants = _live_grants(b.live.users)
     return Plan(
         etag=b.live.capabilities.etag,
         patch=b.live.capabilities.patch,
         live_memberships=memberships,
-        live_grants=grants,
+        live_grants=b.live_grants,
         tenant_url=url,
         desired_commit=b.ctx.commit,
         desired_uncommitted=b.ctx.uncommitted,

@@ -11,9 +11,11 @@ gets that far down the list of keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import compress, repeat
+from operator import is_not, not_
+from typing import Any, cast
 
 Resource = dict[str, Any]
 # Desired object i's normalised values for a key (``()`` when it has none).
@@ -22,11 +24,20 @@ DesiredKeys = Callable[[int, str], Sequence[str]]
 
 @dataclass
 class Pairing:
-    # desired index -> live resource, and the key that matched it
-    pairs: dict[int, Resource] = field(default_factory=dict)
+    # Desired index -> the live resource it pairs with (None: none), and the key that matched
+    # it (see how()).
+    matched: list[Resource | None] = field(default_factory=list)
     matched_by: dict[int, str] = field(default_factory=dict)
     errors: list[tuple[int, str]] = field(default_factory=list)
     unmatched_live: list[Resource] = field(default_factory=list)
+    # The key that matched every paired object not in matched_by (pairing in bulk).
+    first_key: str = ""
+
+    def how(self, i: int) -> str:
+        """The key that paired desired object ``i`` ("" when it is not paired)."""
+        if self.matched[i] is None:
+            return ""
+        return self.matched_by.get(i, self.first_key)
 
 
 class _Dups(list[Resource]):
@@ -35,9 +46,14 @@ class _Dups(list[Resource]):
 
 
 def index_live(
-    live: Iterable[Resource], key: str, extract: Callable[[Resource, str], list[str]]
+    live: Sequence[Resource], key: str, extract: Callable[[Resource, str], list[str]]
 ) -> dict[str, Resource | _Dups]:
     """Live resources by their normalised values for one key."""
+    fold = _ONE_STRING.get((extract, key))
+    if fold is not None:
+        fast = index_strings(live, key, fold)
+        if fast is not None:
+            return cast(dict[str, Resource | _Dups], fast)
     index: dict[str, Resource | _Dups] = {}
     for r in live:
         for v in extract(r, key):
@@ -49,6 +65,36 @@ def index_live(
             elif found is not r:
                 index[v] = _Dups((found, r))
     return index
+
+
+def index_strings_python(
+    live: Sequence[Resource], key: str, fold: bool
+) -> dict[str, Resource] | None:
+    """Live resources by their one string value for ``key`` (casefolded when ``fold``);
+    those without one (absent, None, "") are left out. None when a value is not a string
+    (or is None, when ``fold``), or two resources share one: :func:`index_live`'s loop then
+    says which. The reference of ``reconciler._speedups.index_strings``; in C over the whole
+    list either way."""
+    values: list[Any] = list(map(dict.get, live, repeat(key)))
+    kinds = set(map(type, values))
+    if not kinds <= {str, type(None)}:
+        return None
+    if fold:
+        if type(None) in kinds:
+            return None
+        values = list(map(str.casefold, values))
+    index: dict[str, Resource] = dict(compress(zip(values, live, strict=True), values))
+    if len(index) != len(values) - values.count(None) - values.count(""):
+        return None
+    return index
+
+
+_native: Callable[[Sequence[Resource], str, bool], dict[str, Resource] | None] | None
+try:
+    from reconciler._speedups import index_strings as _native
+except ImportError:  # built without a C compiler: the reference runs
+    _native = None
+index_strings = _native if _native is not None else index_strings_python
 
 
 class Pairer:
@@ -75,6 +121,7 @@ class Pairer:
         self.desired_label = desired_label
         self.indexes: dict[str, dict[str, Resource | _Dups]] = {}
         self.result = Pairing()
+        self.pairs: dict[int, Resource] = {}
         self.claimed: dict[int, int] = {}  # id() of a claimed live resource -> desired index
 
     def match(self, i: int, desired_keys: DesiredKeys) -> Resource | None:
@@ -94,7 +141,7 @@ class Pairer:
                     continue
                 if not isinstance(found, _Dups) and id(found) not in claimed:
                     claimed[id(found)] = i
-                    result.pairs[i] = found
+                    self.pairs[i] = found
                     result.matched_by[i] = k
                     return found
             candidates: dict[int, Resource] = {}
@@ -124,15 +171,19 @@ class Pairer:
                 )
                 return None
             claimed[id(r)] = i
-            result.pairs[i] = r
+            self.pairs[i] = r
             result.matched_by[i] = k
             return r
         return None
 
-    def finish(self) -> Pairing:
-        """The pairing, with the live resources nobody claimed."""
-        claimed = self.claimed
-        self.result.unmatched_live = [r for r in self.live if id(r) not in claimed]
+    def finish(self, count: int) -> Pairing:
+        """The pairing of ``count`` desired objects, with the live resources nobody
+        claimed."""
+        self.result.matched = list(map(self.pairs.get, range(count)))
+        claimed, live = self.claimed, self.live
+        self.result.unmatched_live = (
+            [] if len(claimed) == len(live) else [r for r in live if id(r) not in claimed]
+        )
         return self.result
 
 
@@ -144,13 +195,75 @@ def pair(
     extract: Callable[[Resource, str], list[str]],
     label: Callable[[Resource], str],
     desired_label: Callable[[int], str] = lambda i: f"desired object #{i + 1}",
+    *,
+    first: Sequence[str | None] | None = None,
 ) -> Pairing:
     """Pair ``count`` desired objects with ``live`` ones. ``desired_keys(i, key)`` gives
-    desired object i's normalised values for a key; ``desired_label(i)`` names it in errors."""
+    desired object i's normalised values for a key; ``desired_label(i)`` names it in errors.
+
+    ``first``, when given, is each desired object's one value for ``keys[0]`` (None: it has
+    none), as ``desired_keys`` would give it: most objects then pair in bulk, and the result
+    is the same as pairing one object at a time."""
+    if first is not None and keys:
+        fast = _pair_by_first_key(
+            count, desired_keys, live, keys, extract, label, desired_label, first
+        )
+        if fast is not None:
+            return fast
     pairer = Pairer(live, keys, extract, label, desired_label)
     for i in range(count):
         pairer.match(i, desired_keys)
-    return pairer.finish()
+    return pairer.finish(count)
+
+
+def _pair_by_first_key(
+    count: int,
+    desired_keys: DesiredKeys,
+    live: Sequence[Resource],
+    keys: Sequence[str],
+    extract: Callable[[Resource, str], list[str]],
+    label: Callable[[Resource], str],
+    desired_label: Callable[[int], str],
+    first: Sequence[str | None],
+) -> Pairing | None:
+    """:func:`pair` in bulk for the objects the first key finds, one at a time for the rest;
+    None when the two could disagree (a value several live objects hold, a live object two
+    desired ones find, or one the rest reach by a later key), for the caller to pair one at
+    a time. Every step here runs in C over the whole list (map, compress, dict)."""
+    key = keys[0]
+    fold = _ONE_STRING.get((extract, key))
+    index = None if fold is None else index_strings(live, key, fold)
+    if index is None:
+        return None  # a value several live objects hold, or not a plain string
+    # index.get(None) is None: an object without a value finds nothing.
+    lookup = cast(Callable[[str | None], Resource | None], index.get)
+    found = list(map(lookup, first))
+    hit = list(map(is_not, found, repeat(None)))
+    # The key is single-valued, so two objects find one live object only by one value.
+    values = list(compress(first, hit))
+    if len(set(values)) != len(values):
+        return None
+    result = Pairing(matched=found, first_key=key)
+    rest = list(compress(range(count), map(not_, hit)))
+    if rest:
+        claimed = set(map(id, compress(found, hit)))
+        pairer = Pairer(live, keys, extract, label, desired_label)
+        pairer.indexes[key] = cast(dict[str, Resource | _Dups], index)
+        for i in rest:
+            r = pairer.match(i, desired_keys)
+            if r is not None and id(r) in claimed:
+                return None  # who claims it first depends on the order: pair one at a time
+        for i, r in pairer.pairs.items():
+            found[i] = r
+        result.matched_by = pairer.result.matched_by
+        result.errors = pairer.result.errors
+        paired = len(values) + len(pairer.pairs)
+    else:
+        paired = len(values)
+    if paired != len(live):
+        claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
+        result.unmatched_live = [r for r in live if id(r) not in claimed]
+    return result
 
 
 def user_key_values(r: Resource, key: str) -> list[str]:
@@ -179,3 +292,13 @@ def group_key_values(r: Resource, key: str) -> list[str]:
         v = r.get("displayName")
         return [str(v).casefold()] if v else []
     return []
+
+
+# (extract, key) whose values are the live resource's one string value for the key, as it is
+# (False) or casefolded (True): index_live reads those in bulk.
+_ONE_STRING: dict[tuple[Callable[[Resource, str], list[str]], str], bool] = {
+    (user_key_values, "externalId"): False,
+    (user_key_values, "userName"): True,
+    (group_key_values, "externalId"): False,
+    (group_key_values, "displayName"): True,
+}

@@ -141,6 +141,20 @@ class Evaluator:
             return acc
         return self._signed(user, mine)
 
+    def each(self, state: DesiredState) -> list[EffectiveAccess]:
+        """The effective access of each of ``state``'s users, in order, computed once per
+        signature."""
+        users, mine = state.users, state.user_groups
+        by_groups = self.by_groups
+        if by_groups is None:
+            return list(map(self._signed, users, mine))
+        missing = set(mine).difference(by_groups)
+        if missing:
+            holder = dict(zip(mine, users, strict=True))  # a user of each set of groups
+            for groups in missing:
+                by_groups[groups] = self._signed(holder[groups], groups)
+        return list(map(by_groups.__getitem__, mine))
+
     def _signed(self, user: User, mine: frozenset[str]) -> EffectiveAccess:
         groups = mine & self.relevant
         # Without conditions, the groups alone are the signature.

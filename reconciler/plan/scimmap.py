@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.desired.models import (
     CORE_USER,
@@ -346,17 +346,21 @@ _ROLES = Spec("roles", _roles)
 _USER_GROUP = Spec(f"{ACCESS_EXT}:userGroup", _s)
 _SETTINGS = Spec(f"{ACCESS_EXT}:settingsTemplate", _s)
 _DEVICE_GROUPS = Spec(f"{ACCESS_EXT}:deviceGroups", _multi)
+# The access extension's sub-attributes, each a grant target.
+ACCESS_SUBS = ("userGroup", "settingsTemplate", "deviceGroups")
+
+# What the rules give one user, as the live attributes hold it: (entitlements, roles, the
+# access extension's values in ACCESS_SUBS order), for the quick check (QuickSpec).
+QuickGrants = tuple[Any, Any, tuple[Any, ...]]
 
 # Users share their EffectiveAccess object with every user of the same groups (rules.py), so
 # the grant attributes are built once per access object. Entries keep the object alive, so an
 # id is never reused for another while cached.
-_GRANTS: dict[int, tuple[object, list[Pair], tuple[Any, ...]]] = {}
-_ACCESS_SUBS = ("userGroup", "settingsTemplate", "deviceGroups")
+_GRANTS: dict[int, tuple[object, list[Pair], QuickGrants]] = {}
 
 
-def _grants(access: EffectiveAccess | None) -> tuple[object, list[Pair], tuple[Any, ...]]:
-    """The grant attributes of ``access`` as pairs, and as (entitlements, roles, the access
-    extension's values in ``_ACCESS_SUBS`` order) for :func:`unchanged`."""
+def _grants(access: EffectiveAccess | None) -> tuple[object, list[Pair], QuickGrants]:
+    """The grant attributes of ``access`` as pairs, and as :data:`QuickGrants`."""
     cached = _GRANTS.get(id(access))
     if cached is not None and cached[0] is access:
         return cached
@@ -383,36 +387,77 @@ def _grant_values(access: EffectiveAccess | None) -> list[Pair]:
     return _grants(access)[1]
 
 
+def quick_grants(access: EffectiveAccess | None) -> QuickGrants:
+    """What the rules give a user of ``access``, for :func:`unchanged` (built once per
+    access object: users of the same groups share it)."""
+    return _grants(access)[2]
+
+
+def grant_count(grants: QuickGrants) -> int:
+    """How many grant values (user × value) a user holding exactly ``grants`` has, counted
+    as the plan counts a live user's (build._live_grants)."""
+    entitlements, roles, granted = grants
+    n = len(entitlements or ()) + len(roles or ())
+    for v in granted:
+        if v not in (None, "", []):
+            n += len(v) if isinstance(v, list) else 1
+    return n
+
+
 Write = Callable[[Any], Any]
-_SPECS: dict[int, tuple[object, list[tuple[str, Spec, Write | None]], _Layout]] = {}
+_SPECS: dict[int, tuple[object, list[tuple[str, Spec, Write | None]], QuickSpec | None]] = {}
 
 
-class _Layout:
-    """Where the custom attributes live in a SCIM resource, for :func:`unchanged`: those at
-    the top level (``paths`` and attribute ``names``), then those in each extension or
-    complex attribute (``(urn, sub-attribute names, attribute names)``). ``usable`` is False
-    when a custom attribute shares a place with one :func:`unchanged` compares on its own
-    (say a custom ``title``): those states always take the full comparison."""
+class QuickSpec(NamedTuple):
+    """Where each attribute :func:`unchanged` compares lives, for one set of custom
+    attributes (``reconciler._speedups`` reads these fields in this order: keep them in
+    step)."""
 
-    __slots__ = ("heads", "names", "paths", "usable")
+    # User fields compared with the live top-level values of the same names.
+    top: tuple[str, ...]
+    name_parts: tuple[str, ...]
+    # emails, phoneNumbers: lists of {value, type, primary}.
+    typed: tuple[str, ...]
+    # Custom attributes at the top level: their live keys, and their names in attributes.yaml.
+    attr_paths: tuple[str, ...]
+    attr_names: tuple[str, ...]
+    # Custom attributes in an extension or a complex attribute: (its URN or name,
+    # sub-attribute names, attribute names).
+    heads: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]
+    enterprise: str
+    access_ext: str
+    access_subs: tuple[str, ...]
 
-    def __init__(self, specs: list[tuple[str, Spec, Write | None]]) -> None:
-        top = [(spec.head, name) for name, spec, _ in specs if spec.sub is None]
-        self.paths = tuple(p for p, _ in top)
-        self.names = tuple(n for _, n in top)
-        heads: dict[str, tuple[list[str], list[str]]] = {}
-        for name, spec, _ in specs:
-            if spec.sub is not None:
-                subs, names = heads.setdefault(spec.head, ([], []))
-                subs.append(spec.sub)
-                names.append(name)
-        self.heads = tuple((h, tuple(subs), tuple(names)) for h, (subs, names) in heads.items())
-        own = {*_QUICK_TOP, "active", "name", "emails", "phoneNumbers", "entitlements", "roles"}
-        self.usable = (
-            not own & {*self.paths, *heads}
-            and ACCESS_EXT not in heads
-            and "manager" not in heads.get(ENTERPRISE_USER, ((), ()))[0]
-        )
+
+def _quick_spec(specs: list[tuple[str, Spec, Write | None]]) -> QuickSpec | None:
+    """The layout of these custom attributes; None when one shares a place with an attribute
+    :func:`unchanged` compares on its own (say a custom ``title``): those states always take
+    the full comparison."""
+    top = [(spec.head, name) for name, spec, _ in specs if spec.sub is None]
+    heads: dict[str, tuple[list[str], list[str]]] = {}
+    for name, spec, _ in specs:
+        if spec.sub is not None:
+            subs, names = heads.setdefault(spec.head, ([], []))
+            subs.append(spec.sub)
+            names.append(name)
+    own = {*_QUICK_TOP, "active", "name", "emails", "phoneNumbers", "entitlements", "roles"}
+    if (
+        own & {*(p for p, _ in top), *heads}
+        or ACCESS_EXT in heads
+        or "manager" in heads.get(ENTERPRISE_USER, ((), ()))[0]
+    ):
+        return None
+    return QuickSpec(
+        top=_QUICK_TOP,
+        name_parts=NAME_ALL,
+        typed=("emails", "phoneNumbers"),
+        attr_paths=tuple(sys.intern(p) for p, _ in top),
+        attr_names=tuple(n for _, n in top),
+        heads=tuple((h, tuple(subs), tuple(names)) for h, (subs, names) in heads.items()),
+        enterprise=ENTERPRISE_USER,
+        access_ext=ACCESS_EXT,
+        access_subs=ACCESS_SUBS,
+    )
 
 
 def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[str, Spec, Write | None]]:
@@ -420,9 +465,14 @@ def _attribute_specs(attributes: tuple[Attribute, ...]) -> list[tuple[str, Spec,
     return _compiled(attributes)[1]
 
 
+def quick_spec(attributes: tuple[Attribute, ...]) -> QuickSpec | None:
+    """The :class:`QuickSpec` of a desired state's custom attributes (built once)."""
+    return _compiled(attributes)[2]
+
+
 def _compiled(
     attributes: tuple[Attribute, ...],
-) -> tuple[object, list[tuple[str, Spec, Write | None]], _Layout]:
+) -> tuple[object, list[tuple[str, Spec, Write | None]], QuickSpec | None]:
     cached = _SPECS.get(id(attributes))
     if cached is not None and cached[0] is attributes:
         return cached
@@ -431,7 +481,7 @@ def _compiled(
         for a in attributes
     ]
     _SPECS.clear()
-    entry = _SPECS[id(attributes)] = (attributes, specs, _Layout(specs))
+    entry = _SPECS[id(attributes)] = (attributes, specs, _quick_spec(specs))
     return entry
 
 
@@ -439,35 +489,34 @@ def _compiled(
 _QUICK_TOP = ("userName", "externalId", *SIMPLE)
 _quick_top = attrgetter(*_QUICK_TOP)
 _quick_name = attrgetter(*NAME_ALL)
+_EMPTY: Mapping[str, Any] = {}
 
 
 def unchanged(
     user: User,
-    state: DesiredState,
-    access: EffectiveAccess | None,
+    spec: QuickSpec,
+    grants: QuickGrants | None,
     ids: Mapping[str, str],
     resource: Mapping[str, Any],
-    *,
-    active: bool = True,
 ) -> bool:
     """True when every attribute :func:`desired_values` would manage is already, exactly,
-    the live value: no comparison of normalised values is needed.
+    the live value: no comparison of normalised values is needed. ``grants``: what the rules
+    give the user (:func:`quick_grants`), None when there are no rules.
 
-    The plan's hot path at scale (most users are unchanged), so it builds no pairs and
-    compares whole groups of values at once (the top-level fields as one tuple, each
-    extension's as another). It is conservative: values that differ only in ways
+    The plan's hot path at scale (most users are unchanged): it builds no pairs and compares
+    whole groups of values at once. It is conservative: values that differ only in ways
     normalising forgives (case, order, a string boolean), an unmanaged field the live user
     has and the desired one leaves alone, or an extra sub-attribute make it answer False,
     and the caller then compares properly (:func:`same_as_live`). It never answers True for
     a user that comparison would find changed: values equal here normalise alike.
+
+    This is the reference of ``reconciler._speedups.scan``, which the plan uses where it is
+    built (:mod:`reconciler.plan.quick`); the two are tested against each other.
     """
-    layout = _compiled(state.attributes)[2]
-    if not layout.usable:
-        return False
     get = resource.get
-    if get("active", True) is not active:
+    if get("active", True) is not user.active:
         return False
-    if tuple(map(get, _QUICK_TOP)) != _quick_top(user):
+    if tuple(map(get, spec.top)) != _quick_top(user):
         return False
     name = user.name
     if name is not None:
@@ -479,12 +528,12 @@ def unchanged(
     if user.phoneNumbers and get("phoneNumbers") != _typed(user.phoneNumbers):
         return False
     values = user.attributes.get
-    if layout.paths and tuple(map(get, layout.paths)) != tuple(map(values, layout.names)):
+    if spec.attr_paths and tuple(map(get, spec.attr_paths)) != tuple(map(values, spec.attr_names)):
         return False
-    for head, subs, names in layout.heads:
+    for head, subs, names in spec.heads:
         ext = get(head)
         if ext is None:
-            ext = {}
+            ext = _EMPTY
         elif type(ext) is not dict:
             return False
         if tuple(map(ext.get, subs)) != tuple(map(values, names)):
@@ -493,16 +542,16 @@ def unchanged(
         ext = get(ENTERPRISE_USER)
         if type(ext) is not dict or ext.get("manager") != _manager_ref(user.manager, ids):
             return False
-    if state.rules:
-        entitlements, roles, granted = _grants(access)[2]
+    if grants is not None:
+        entitlements, roles, granted = grants
         if get("entitlements") != entitlements or get("roles") != roles:
             return False
         ext = get(ACCESS_EXT)
         if ext is None:
-            ext = {}
+            ext = _EMPTY
         elif type(ext) is not dict:
             return False
-        if tuple(map(ext.get, _ACCESS_SUBS)) != granted:
+        if tuple(map(ext.get, ACCESS_SUBS)) != granted:
             return False
     return True
 

@@ -99,7 +99,7 @@ def _best(
 
 
 # What build_plan derives from a desired state and caches on it; the loader does not.
-DERIVED = ("user_names", "members", "groups_of", "_memberships")
+DERIVED = ("user_names", "members", "member_lists", "groups_of", "user_groups", "_memberships")
 
 
 def _underived(state: DesiredState) -> None:

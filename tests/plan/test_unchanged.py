@@ -97,8 +97,12 @@ BASE = {
 }
 
 
+SPEC = scimmap.quick_spec(STATE.attributes)
+assert SPEC is not None
+
+
 def _unchanged(live: dict[str, Any]) -> bool:
-    return scimmap.unchanged(ALICE, STATE, ACCESS, IDS, live)
+    return scimmap.unchanged(ALICE, SPEC, scimmap.quick_grants(ACCESS), IDS, live)
 
 
 def _same(live: dict[str, Any]) -> bool:

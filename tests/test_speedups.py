@@ -1,0 +1,273 @@
+"""reconciler/_speedups.c against the Python code each of its functions ports.
+
+Each C function has a Python reference that runs where the module is not built. Where both
+answer, they must agree: a plan must not depend on whether a C compiler was there at
+install time. scan may be more cautious than its reference ("may differ" where the
+reference says unchanged: the plan then compares that user fully); on the plain JSON a
+tenant sends the two agree exactly, and that is what these tests hold them to.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.desired import state as state_module
+from reconciler.desired.loader import load
+from reconciler.desired.models import ENTERPRISE_USER, Group, Tenant, User
+from reconciler.desired.state import DesiredState, user_groups_python
+from reconciler.live import LiveState
+from reconciler.plan import build, match, quick, scimmap
+from reconciler.plan.build import PlanContext, build_plan, ids_of_python
+from reconciler.plan.match import index_strings_python
+from reconciler.plan.rules import Evaluator
+from tests.bench.bench_plan import live_pages
+from tests.bench.generate import generate
+from tests.plan import test_unchanged as one
+
+try:
+    from reconciler import _speedups
+except ImportError:  # reported by the first test, which says what to do
+    _speedups = None  # type: ignore[assignment]
+
+NOW = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+
+
+def test_the_c_module_is_built_and_used() -> None:
+    # The plan's speed at 100,000 users rests on it (make bench); the suite runs where a C
+    # compiler is installed, so a module left out by the build is an error, not a fallback.
+    assert _speedups is not None, (
+        "reconciler._speedups was not built: install a C compiler and the Python headers "
+        "(Debian: gcc python3-dev), then make install"
+    )
+    assert quick.NATIVE and quick.scan is _speedups.scan
+    assert state_module._native is _speedups.user_groups
+    assert match.index_strings is _speedups.index_strings
+    assert build.ids_of is _speedups.ids_of
+
+
+# ---- scan -------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(one._live())
+def test_scan_agrees_with_unchanged_on_every_variant(live: dict[str, Any]) -> None:
+    grants = [scimmap.quick_grants(one.ACCESS)]
+    args = ([one.ALICE], [live], grants, one.IDS, one.SPEC)
+    assert _speedups.scan(*args) == quick.scan_python(*args)
+
+
+def test_scan_skips_the_unpaired_and_is_cautious_with_what_is_not_plain_json() -> None:
+    base = copy.deepcopy(one.BASE)
+    grants = [scimmap.quick_grants(one.ACCESS)] * 4
+
+    class Mapping(dict[str, Any]):
+        pass
+
+    lives: list[Any] = [None, base, Mapping(base), {**base, "name": Mapping(base["name"])}]
+    assert quick.scan_python([one.ALICE] * 4, lives, grants, one.IDS, one.SPEC) == [2, 3]
+    assert _speedups.scan([one.ALICE] * 4, lives, grants, one.IDS, one.SPEC) == [2, 3]
+    # Without rules (grants None) the grant attributes are not read at all.
+    no_rules = {k: v for k, v in base.items() if k not in ("entitlements", "roles")}
+    assert _speedups.scan([one.ALICE], [no_rules], None, one.IDS, one.SPEC) == []
+
+
+def test_scan_refuses_arguments_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        _speedups.scan([one.ALICE], [], None, one.IDS, one.SPEC)
+    with pytest.raises(TypeError, match="QuickSpec"):
+        _speedups.scan([one.ALICE], [one.BASE], None, one.IDS, ("not", "a", "spec"))
+
+
+# ---- a generated tenant, drifted at random ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tenant(tmp_path_factory: pytest.TempPathFactory) -> tuple[DesiredState, LiveState]:
+    root = tmp_path_factory.mktemp("speedups") / "desired-state"
+    generate(root, users=400, groups=40, rules=12, url="https://scim.example/v2")
+    result = load(root)
+    assert result.state is not None
+    desired = result.state
+    upages, gpages = live_pages(desired, 0.0)
+    users = [r for p in upages for r in json.loads(p)["Resources"]]
+    groups = [r for p in gpages for r in json.loads(p)["Resources"]]
+    return desired, LiveState("https://scim.example/v2", tuple(users), tuple(groups))
+
+
+def _drift(users: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The live users, each changed in one of the ways a tenant changes them (or not)."""
+    ways = [
+        lambda u: u.update(title=u.get("title", "").upper()),  # case only: no change
+        lambda u: u.update(title="Changed outside git"),
+        lambda u: u.pop("displayName", None),
+        lambda u: u.update(active=False),
+        lambda u: u.update(nickName="extra"),  # not managed
+        lambda u: u["name"].update(givenName="Zed"),
+        lambda u: u["emails"][0].update(display="x"),
+        lambda u: u["emails"].reverse(),
+        lambda u: u.setdefault(ENTERPRISE_USER, {}).update(costCenter="CC-000"),
+        lambda u: u.setdefault(ENTERPRISE_USER, {}).update(manager={"value": "nobody"}),
+        lambda u: u.setdefault(ENTERPRISE_USER, {}).pop("manager", None),
+        lambda u: u.update(entitlements=list(reversed(u.get("entitlements") or []))),
+        lambda u: u.update(roles=None),
+        lambda u: u.setdefault(scimmap.ACCESS_EXT, {}).update(userGroup="ug-x"),
+    ]
+    out = copy.deepcopy(users)
+    for u in out:
+        if rng.random() < 0.5:
+            rng.choice(ways)(u)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scan_agrees_on_a_drifted_tenant(tenant: tuple[DesiredState, LiveState], seed: int) -> None:
+    desired, live = tenant
+    lives = _drift(list(live.users), random.Random(seed))
+    names = desired.user_names
+    ids = ids_of_python(names, lives)
+    accs = Evaluator(desired).each(desired)
+    grants = [scimmap.quick_grants(a) for a in accs]
+    spec = scimmap.quick_spec(desired.attributes)
+    assert spec is not None
+    args = (desired.users, lives, grants, ids, spec)
+    flagged = _speedups.scan(*args)
+    assert flagged == quick.scan_python(*args)
+    assert 0 < len(flagged) < len(lives)  # the drift took both ways
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_plan_is_the_same_without_the_c_module(
+    tenant: tuple[DesiredState, LiveState], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desired, live = tenant
+    rng = random.Random(seed)
+    users = _drift(list(live.users), rng)
+    del users[rng.randrange(len(users))]  # someone to create
+    drifted = LiveState(live.url, tuple(users), live.groups)
+
+    def fresh() -> DesiredState:
+        for name in ("user_names", "members", "member_lists", "groups_of", "user_groups"):
+            desired.__dict__.pop(name, None)
+        desired.__dict__.pop("_memberships", None)
+        return desired
+
+    native = build_plan(fresh(), drifted, PlanContext(now=NOW))
+    monkeypatch.setattr(quick, "scan", quick.scan_python)
+    monkeypatch.setattr(state_module, "_native", None)
+    monkeypatch.setattr(match, "index_strings", index_strings_python)
+    monkeypatch.setattr(build, "ids_of", ids_of_python)
+    python = build_plan(fresh(), drifted, PlanContext(now=NOW))
+    assert native.changes and native.plan_hash == python.plan_hash
+    assert native.model_dump() == python.model_dump()
+
+
+# ---- user_groups --------------------------------------------------------------------------
+
+_SPELLINGS = st.sampled_from(["Sales", "sales", "SALES", "Support", "Eng", "eng", "Ops", "ẞtraße"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_SPELLINGS, max_size=5), max_size=30))
+def test_user_groups_agrees_with_its_reference(lists: list[list[str]]) -> None:
+    users = [User(userName=f"u{i}@x.example", groups=g) for i, g in enumerate(lists)]
+    names = [u.userName for u in users]
+    got = _speedups.user_groups(users, names, {})
+    assert got is not None
+    sets, members = got
+    ref_sets, ref_members = user_groups_python(users, names, {})
+    assert sets == ref_sets
+    assert sets == [frozenset(g.casefold() for g in gs) for gs in lists]
+    # Users of the same groups share one set object.
+    assert len({id(s) for s in sets}) == len(set(sets))
+    assert {g: sorted(v) for g, v in members.items()} == {
+        g: sorted(v) for g, v in ref_members.items()
+    }
+    for holders in members.values():
+        assert len(holders) == len(set(holders))  # a group listed twice: one membership
+
+
+def test_user_groups_leaves_what_is_not_a_list_of_strings_to_python() -> None:
+    user = User(userName="u@x.example", groups=["Sales"])
+    object.__setattr__(user, "groups", ("Sales",))  # a tuple, not a list
+    assert _speedups.user_groups([user], ["u@x.example"], {}) is None
+
+
+def test_memberships_are_the_same_without_the_c_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    def desired() -> DesiredState:
+        return DesiredState(
+            root=Path("/state"),
+            tenant=Tenant(url="https://scim.example/v2"),
+            users=tuple(
+                User(userName=f"U{i}@x.example", groups=g)
+                for i, g in enumerate([["Sales", "eng"], ["ENG"], [], ["sales", "Eng"], ["Ops"]])
+            ),
+            groups=(
+                Group(displayName="Sales", members=["u2@x.example", "nobody@x.example"]),
+                Group(displayName="Eng"),
+                Group(displayName="Empty"),
+            ),
+            rules=(),
+            attributes=(),
+        )
+
+    native = desired()
+    views = (native.members, native.member_lists, native.groups_of, native.user_groups)
+    monkeypatch.setattr(state_module, "_native", None)
+    python = desired()
+    assert views[0] == python.members
+    assert views[2:] == (python.groups_of, python.user_groups)
+    assert {g: sorted(v) for g, v in views[1].items()} == {
+        g: sorted(v) for g, v in python.member_lists.items()
+    }
+    assert native.members["sales"] == {
+        "u0@x.example",
+        "u2@x.example",
+        "u3@x.example",
+        "nobody@x.example",
+    }
+    assert native.members["empty"] == frozenset()
+    assert native.groups_of["nobody@x.example"] == {"sales"}
+
+
+# ---- index_strings and ids_of ---------------------------------------------------------------
+
+_VALUES = st.one_of(
+    st.sampled_from(["a", "b", "A", "", None, "Ünï"]), st.integers(0, 3), st.just("absent")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_VALUES, max_size=12), st.booleans())
+def test_index_strings_agrees_with_its_reference(values: list[Any], fold: bool) -> None:
+    live = [
+        {"id": str(i)} if v == "absent" else {"id": str(i), "k": v} for i, v in enumerate(values)
+    ]
+    got = _speedups.index_strings(live, "k", fold)
+    ref = index_strings_python(live, "k", fold)
+    assert got == ref
+    if got is not None:
+        assert all(got[k] is r for k, r in (ref or {}).items())  # the very resources
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["id", None, 7]), max_size=10))
+def test_ids_of_agrees_with_its_reference(ids: list[Any]) -> None:
+    names = [f"u{i}" for i in range(len(ids))]
+    matched = [
+        None if v is None else {"id": f"{v}{i}" if v == "id" else v} for i, v in enumerate(ids)
+    ]
+    got = _speedups.ids_of(names, matched)
+    ref = ids_of_python(names, matched)
+    if any(v == 7 for v in ids):
+        assert got is None  # not a string: the reference, which converts, runs instead
+    else:
+        assert got == ref
