@@ -80,6 +80,10 @@ class _Builder:
     targets: set[str] = field(default_factory=set)
     # How many grant values the live users hold (the lost_grants gate's base).
     live_grants: int = 0
+    # Desired users whose match was ambiguous (casefolded userNames), and the ids of the live
+    # users such a match named: the plan makes no change for either (the error says why).
+    unmatched_desired: set[str] = field(default_factory=set)
+    contested_ids: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.targets = {t.casefold() for t in self.ctx.targets}
@@ -93,6 +97,19 @@ class _Builder:
     @cached_property
     def live_by_id(self) -> dict[str, dict[str, Any]]:
         return {str(r["id"]): r for r in self.live.users}
+
+    @cached_property
+    def live_names(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Live users by casefolded userName and groups by casefolded displayName (built only
+        when the plan renames something)."""
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {"User": {}, "Group": {}}
+        for kind, resources, key in (
+            ("User", self.live.users, "userName"),
+            ("Group", self.live.groups, "displayName"),
+        ):
+            for r in resources:
+                out[kind].setdefault(str(r.get(key) or "").casefold(), []).append(r)
+        return out
 
     def error(self, message: str, hint: str = "", subject: str = "", code: str = "") -> None:
         self.diags.append(
@@ -165,6 +182,9 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     ids = b.ids
     ids.update(ids_of(names, matched) or ids_of_python(names, matched))
     failed = {i for i, _ in pairing.errors}  # an ambiguous match: reported below
+    b.unmatched_desired = {names[i] for i in failed}
+    b.contested_ids = {str(r.get("id")) for r in pairing.contested}
+    contested = set(map(id, pairing.contested))
     wanted = [i not in failed for i in range(len(users))] if failed else None
     targets = b.targets
     if targets:
@@ -225,6 +245,8 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
 
     undated: list[str] = []
     for r in pairing.unmatched_live:
+        if id(r) in contested:
+            continue  # it may be the desired user an ambiguous match could not tell
         # A partial plan handles a live user only when it is targeted (e.g. one just removed
         # from git, to suspend it now).
         name = str(r.get("userName") or r.get("id"))
@@ -267,7 +289,11 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     # now, to remove them where desired-state no longer puts them.
     targeted_ids = {b.ids[t] for t in b.targets if t in b.ids} if partial else set()
     member_lists = state.member_lists
+    gfailed = {i for i, _ in gpair.errors}
+    gcontested = set(map(id, gpair.contested))
     for i, g in enumerate(groups):
+        if i in gfailed:
+            continue  # an ambiguous match: neither created nor changed (the error says why)
         members = member_lists.get(g.displayName.casefold(), ())
         matched_g = gpair.matched[i]
         # A partial plan covers a group named by a target (by its desired or its live name),
@@ -321,6 +347,8 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
 
     undated = []
     for r in gpair.unmatched_live:
+        if id(r) in gcontested:
+            continue  # it may be the desired group an ambiguous match could not tell
         name = str(r.get("displayName") or r.get("id"))
         removal = ctx.removed_groups.get(name.casefold())
         if partial and not _targeted(name, b.targets):
@@ -613,6 +641,8 @@ def _compare_user(
             "protected",
         )
         return
+    if renamed and _taken(b, "User", user.userName, r):
+        return
     b.changes.append(
         Change(
             action=action,
@@ -627,6 +657,28 @@ def _compare_user(
         )
     )
     _record_access(b, user.userName, {} if was_inactive else r, managed if user.active else None)
+
+
+def _taken(b: _Builder, kind: str, name: str, r: Mapping[str, Any]) -> bool:
+    """Whether renaming live ``r`` to ``name`` would collide with another live object of
+    ``kind`` that holds the name already (the tenant would refuse it at apply): then an
+    error names both, and the rename is not planned."""
+    label = "userName" if kind == "User" else "displayName"
+    others = [o for o in b.live_names[kind].get(name.casefold(), ()) if o is not r]
+    if not others:
+        return False
+    other = others[0]
+    b.error(
+        f"{kind.lower()} {name!r}: renaming live {kind.lower()} {r.get(label)!r} (id "
+        f"{r.get('id')}) to this {label} would collide with live {kind.lower()} "
+        f"{other.get(label)!r} (id {other.get('id')}), which holds it already",
+        f"rename or remove the other {kind.lower()} in the tenant first; if it is the one "
+        "desired-state means, give it the externalId desired-state gives (or remove that "
+        "externalId from desired-state) so the plan adopts it",
+        name,
+        "name-taken",
+    )
+    return True
 
 
 def _strips(changed: list[scimmap.Managed], r: Mapping[str, Any]) -> bool:
@@ -908,6 +960,8 @@ def _compare_group(b: _Builder, g: Any, r: dict[str, Any], how: str) -> None:
     if not ops:
         return
     renamed = any(f.path == "displayName" for f in fields)
+    if renamed and _taken(b, "Group", g.displayName, r):
+        return
     action = (
         "rename"
         if renamed and how == "externalId"
@@ -969,6 +1023,8 @@ def _members(
         if uid is not None and uid in live_ids:
             wanted_ids.add(uid)  # a member already: nothing to do
             continue
+        if cf in b.unmatched_desired:
+            continue  # its match was ambiguous: which account to add is not known
         name = by_name[cf].userName if cf in by_name else cf
         if not group_targeted and not _targeted(name, b.targets):
             continue
@@ -986,6 +1042,7 @@ def _members(
                 key=group,
                 reason=f"member of {group} in desired-state",
                 id=gid,
+                version=version,
                 members=tuple(add_names),
                 operations=({"op": "add", "path": "members", "value": add_values},),
                 lookup={"displayName": group},
@@ -993,7 +1050,7 @@ def _members(
         )
     mode = b.state.tenant.ownership.users
     remove = []
-    for uid in sorted(live_ids - wanted_ids):
+    for uid in sorted(live_ids - wanted_ids - b.contested_ids):
         paired = b.name_of_id.get(uid)
         if paired is not None:
             name = paired
@@ -1141,6 +1198,26 @@ def _unmanaged_group(b: _Builder, r: dict[str, Any]) -> None:
         )
 
 
+def _managers_named(b: _Builder, changes: Iterable[Change]) -> dict[str, str]:
+    """The users a manager change refers to by live id, before and after (casefolded
+    userName → id), so that readers of the plan see who they are, not their ids."""
+    out: dict[str, str] = {}
+    for c in changes:
+        for f in c.fields:
+            if f.path != scimmap.MANAGER_PATH:
+                continue
+            for v in (f.before, f.after):
+                uid = v.get("value") if isinstance(v, dict) else None
+                if not isinstance(uid, str):
+                    continue  # none, or a placeholder for a user this plan creates
+                name = b.name_of_id.get(uid)
+                if name is None and (r := b.live_by_id.get(uid)) is not None:
+                    name = str(r.get("userName") or "").casefold() or None
+                if name is not None:
+                    out[name] = uid
+    return out
+
+
 def _live_grants(users: Iterable[dict[str, Any]]) -> int:
     """How many grant values ``users`` hold (user × value): entitlements, roles and the
     access extension's grants, counted without normalising. The whole tenant's is the base
@@ -1184,6 +1261,7 @@ def _finish(b: _Builder, partial: bool) -> Plan:
     for c in changes:
         named.update(m.casefold() for m in c.members)
     ids = {name: b.ids[name] for name in sorted(named) if name in b.ids}
+    ids.update(_managers_named(b, changes))
     blocked = any(d.severity == "error" for d in b.diags)
     memberships = sum(len(g.get("members") or []) for g in b.live.groups)
     return Plan(

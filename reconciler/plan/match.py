@@ -32,6 +32,9 @@ class Pairing:
     unmatched_live: list[Resource] = field(default_factory=list)
     # The key that matched every paired object not in matched_by (pairing in bulk).
     first_key: str = ""
+    # Live resources an ambiguous match named (each could be the desired object: none is
+    # to be treated as not in desired-state).
+    contested: list[Resource] = field(default_factory=list)
 
     def how(self, i: int) -> str:
         """The key that paired desired object ``i`` ("" when it is not paired)."""
@@ -159,6 +162,7 @@ class Pairer:
                     sorted(f"{label(r)} (id {r.get('id')})" for r in candidates.values())
                 )
                 result.errors.append((i, f"ambiguous match by {k}: {names}"))
+                result.contested += candidates.values()
                 return None
             r = next(iter(candidates.values()))
             if id(r) in claimed:
@@ -257,6 +261,7 @@ def _pair_by_first_key(
             found[i] = r
         result.matched_by = pairer.result.matched_by
         result.errors = pairer.result.errors
+        result.contested = pairer.result.contested
         paired = len(values) + len(pairer.pairs)
     else:
         paired = len(values)

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ import jinja2
 
 from reconciler.plan.fielddiff import describe
 from reconciler.plan.model import SYMBOL, Allowance, Change, Plan, PlanDiagnostic
+from reconciler.plan.scimmap import MANAGER_PATH
 from reconciler.terminal import visible
 
 COMMENT_LIMIT = 65_536
@@ -104,11 +106,14 @@ def names(xs: Any, limit: int | None = NAMES_SHOWN) -> str:
     return shown
 
 
-def _value(v: Any, detailed: bool = False) -> str:
+def _value(v: Any, detailed: bool = False, who: Mapping[str, str] | None = None) -> str:
     """A value for people: multi-valued attributes as their values. ``detailed`` also shows
-    each item's type and primary flag (used when the values alone look the same)."""
+    each item's type and primary flag (used when the values alone look the same). ``who``:
+    for a reference to a user (a manager), the userName of each live id the plan names."""
     if isinstance(v, dict) and set(v) == {"value"}:
         v = v["value"]
+        if who is not None and isinstance(v, str) and v in who:
+            return f"(user {who[v]})"
     if isinstance(v, list) and v and all(isinstance(x, dict) and "value" in x for x in v):
         if detailed:
             return "[" + ", ".join(_item(x) for x in v) + "]"
@@ -126,6 +131,11 @@ def _item(x: dict[str, Any]) -> str:
         flags.append("primary")
     text = json.dumps(x["value"], ensure_ascii=False, default=str)
     return f"{text} ({', '.join(flags)})" if flags else text
+
+
+def _who(plan: Plan) -> dict[str, str]:
+    """Live id → userName of the users the plan names (its ``ids``, inverted)."""
+    return {uid: name for name, uid in plan.ids.items()}
 
 
 @dataclass
@@ -148,12 +158,20 @@ class _ChangeView:
     members: tuple[str, ...]
 
 
-def _view(c: Change, colors: dict[str, str], sensitive: set[str], detail: bool) -> _ChangeView:
+def _view(
+    c: Change,
+    colors: dict[str, str],
+    sensitive: set[str],
+    detail: bool,
+    who: Mapping[str, str] | None = None,
+) -> _ChangeView:
+    """``who``: live id → userName, for the fields that refer to a user (the manager)."""
     fields = []
     for f in c.fields if detail else ():
         masked = f.sensitive or f.path in sensitive
-        before = MASK if masked and f.before is not None else _value(f.before)
-        after = MASK if masked and f.after is not None else _value(f.after)
+        refers = who if f.path == MANAGER_PATH else None
+        before = MASK if masked and f.before is not None else _value(f.before, who=refers)
+        after = MASK if masked and f.after is not None else _value(f.after, who=refers)
         if before == after and not masked:  # e.g. only the primary email changed
             before, after = _value(f.before, detailed=True), _value(f.after, detailed=True)
         if c.action == "create":
@@ -238,6 +256,7 @@ def _allowance(a: Allowance) -> str:
 def render_text(plan: Plan, *, color: bool = False) -> str:
     colors = ANSI if color else NO_ANSI
     sensitive = set(plan.sensitive_paths)
+    who = _who(plan)
     return (
         _env()
         .get_template("plan.txt.j2")
@@ -245,7 +264,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             plan=plan,
             c=colors,
             access=plan.access,
-            changes=[_view(c, colors, sensitive, True) for c in plan.changes],
+            changes=[_view(c, colors, sensitive, True, who) for c in plan.changes],
             diagnostics=plan.diagnostics,
             summary_line=summary_line(plan),
             no_changes=no_changes_line(plan),
@@ -433,6 +452,7 @@ def _counted(budget: _Budget, field: str, n: int) -> _Budget:
 
 def _markdown(plan: Plan, ranked: _Ranked, budget: _Budget, where: str) -> str:
     sensitive = set(plan.sensitive_paths)
+    who = _who(plan)
     notes = []
     sections = []
     omitted_changes = losing_changes_omitted = 0
@@ -447,7 +467,7 @@ def _markdown(plan: Plan, ranked: _Ranked, budget: _Budget, where: str) -> str:
                 "count": len(section.ranked),
                 "open": len(plan.changes) <= 20,
                 "changes": [
-                    _view(plan.changes[i], NO_ANSI, sensitive, budget.detail) for i in shown
+                    _view(plan.changes[i], NO_ANSI, sensitive, budget.detail, who) for i in shown
                 ],
                 "omitted": cut,
             }

@@ -238,7 +238,9 @@ _SIMPLE = tuple((name, Spec(name, _s)) for name in SIMPLE)
 _NAME = tuple((part, Spec(f"name.{part}", _s)) for part in NAME_ALL)
 _EMAILS = Spec("emails", _typed_list)
 _PHONES = Spec("phoneNumbers", _typed_list)
-_MANAGER = Spec(f"{ENTERPRISE_USER}:manager", _ref)
+# A user's manager: a reference to another user, by its live id.
+MANAGER_PATH = f"{ENTERPRISE_USER}:manager"
+_MANAGER = Spec(MANAGER_PATH, _ref)
 
 
 Pair = tuple[Spec, Any]

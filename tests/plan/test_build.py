@@ -960,3 +960,109 @@ def test_a_broken_protected_selector_is_a_validation_error() -> None:
     assert not result.ok
     got = [(d.line, d.message.split(":")[0]) for d in result.diagnostics]
     assert got == [(4, "protected selector"), (5, "protected selector uses unknown variable 'usr'")]
+
+
+# ---- ambiguous matches change nothing ---------------------------------------------------
+
+
+def test_an_ambiguous_group_is_not_created_and_its_candidates_are_left_alone() -> None:
+    tenant = "url: https://scim.example/v2\nownership: {groups: delete}\n"
+    s = state(ALICE, groups="  - displayName: NewG\n", tenant=tenant)
+    p = plan(
+        s,
+        [live_user("alice@x.example", externalId="1", title="Engineer")],
+        [live_group("NewG", "g1"), live_group("newg", "g2")],
+    )
+    [d] = p.diagnostics
+    assert d.code == "ambiguous-match" and d.message.startswith("group 'NewG': ambiguous")
+    # Neither a third group, nor either candidate deleted as not in desired-state.
+    assert p.blocked and p.changes == ()
+
+
+def test_an_ambiguous_user_joins_no_group_and_its_candidates_are_left_alone() -> None:
+    s = state(
+        "  - userName: new@x.example\n    emails: [shared@x.example]\n    groups: [Staff]\n",
+        groups="  - displayName: Staff\n",
+        tenant="url: https://scim.example/v2\nmatching: {users: [emails]}\n"
+        "ownership: {users: delete}\n",
+    )
+    one = live_user("one@x.example", "id1", emails=[{"value": "shared@x.example"}])
+    two = live_user("two@x.example", "id2", emails=[{"value": "shared@x.example"}])
+    p = plan(s, [one, two], [live_group("Staff", "g1", ("id1",))])
+    assert [d.code for d in p.diagnostics] == ["ambiguous-match"]
+    # No "+ add member" of an account nobody can name, no removal or deletion of either
+    # account that may be it.
+    assert p.changes == ()
+
+
+# ---- renames onto a name another live object holds ---------------------------------------
+
+
+def test_a_rename_onto_a_userName_another_account_holds_is_an_error() -> None:
+    s = state("  - userName: alice2@x.example\n    externalId: '1'\n")
+    alice = live_user("alice@x.example", "id1", externalId="1")
+    console = live_user("ALICE2@x.example", "id9")
+    p = plan(s, [alice, console])
+    errors = [d for d in p.diagnostics if d.severity == "error"]
+    assert [d.code for d in errors] == ["name-taken"]
+    assert errors[0].message == (
+        "user 'alice2@x.example': renaming live user 'alice@x.example' (id id1) to this "
+        "userName would collide with live user 'ALICE2@x.example' (id id9), which holds it "
+        "already"
+    )
+    assert p.blocked and "rename" not in [c.action for c in p.changes]
+    # The same account, only in another case, is no collision.
+    p = plan(state("  - userName: Alice@x.example\n    externalId: '1'\n"), [alice])
+    assert not p.blocked
+
+
+def test_a_group_renamed_onto_a_displayName_another_group_holds_is_an_error() -> None:
+    s = state(groups="  - displayName: Sales EMEA\n    externalId: g-1\n")
+    p = plan(
+        s,
+        [],
+        [live_group("Sales", "g1", externalId="g-1"), live_group("Sales EMEA", "g2")],
+    )
+    [d] = [d for d in p.diagnostics if d.severity == "error"]
+    assert d.code == "name-taken" and "(id g2), which holds it already" in d.message
+    assert "rename" not in [c.action for c in p.changes]
+
+
+# ---- the artifact --------------------------------------------------------------------------
+
+
+def test_membership_changes_record_the_groups_live_version() -> None:
+    s = state(
+        ALICE + "    groups: [Staff]\n  - userName: bob@x.example\n",
+        groups="  - displayName: Staff\n",
+    )
+    users = [
+        live_user("alice@x.example", "u1", externalId="1", title="Engineer"),
+        live_user("bob@x.example", "u2"),
+    ]
+    staff = {**live_group("Staff", "g1", ("u2",)), "meta": {"version": 'W/"7"'}}
+    p = plan(s, users, [staff])
+    assert [(c.action, c.version) for c in p.changes] == [
+        ("add_member", 'W/"7"'),
+        ("remove_member", 'W/"7"'),
+    ]
+
+
+def test_a_manager_change_names_the_users_not_their_ids() -> None:
+    s = state(
+        ALICE + "    manager: bob@x.example\n  - userName: bob@x.example\n"
+        "  - userName: carol@x.example\n"
+    )
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    users = [
+        live_user("alice@x.example", "u1", externalId="1", title="Engineer")
+        | {enterprise: {"manager": {"value": "u3"}}},
+        live_user("bob@x.example", "u2"),
+        live_user("carol@x.example", "u3"),
+    ]
+    p = plan(s, users)
+    [c] = p.changes
+    assert {"bob@x.example": "u2", "carol@x.example": "u3"}.items() <= p.ids.items()
+    text = render_text(p)
+    assert f"{enterprise}:manager: (user carol@x.example) → (user bob@x.example)" in text
+    assert '"u3"' not in text
