@@ -475,9 +475,10 @@ def _user(
 def _check_targets(b: _Builder) -> None:
     """A target that names nothing is a typo, not an empty plan: an error (a provisioning
     job run on demand must not report success for nobody)."""
-    names = [u.userName for u in b.state.users] + [g.displayName for g in b.state.groups]
-    names += [str(r.get("userName", "")) for r in b.live.users]
+    # Live spellings first, so that a name also in git is suggested as git writes it.
+    names = [str(r.get("userName", "")) for r in b.live.users]
     names += [str(r.get("displayName", "")) for r in b.live.groups]
+    names += [u.userName for u in b.state.users] + [g.displayName for g in b.state.groups]
     by_fold = {n.casefold(): n for n in names}
     for t in b.ctx.targets:
         if t.casefold() not in by_fold:

@@ -25,7 +25,10 @@ class Because:
     via: tuple[str, ...]
 
     def __str__(self) -> str:
-        via = f" via group {', '.join(self.via)}" if self.via else ""
+        if len(self.via) > 1:
+            via = f" via groups {', '.join(self.via[:-1])} and {self.via[-1]}"
+        else:
+            via = f" via group {self.via[0]}" if self.via else ""
         return f"rule '{self.rule}' (priority {self.priority}){via}"
 
 

@@ -1061,8 +1061,23 @@ def test_a_manager_change_names_the_users_not_their_ids() -> None:
         live_user("carol@x.example", "u3"),
     ]
     p = plan(s, users)
-    [c] = p.changes
+    assert len(p.changes) == 1
     assert {"bob@x.example": "u2", "carol@x.example": "u3"}.items() <= p.ids.items()
     text = render_text(p)
     assert f"{enterprise}:manager: (user carol@x.example) → (user bob@x.example)" in text
     assert '"u3"' not in text
+
+
+def test_a_mistyped_target_is_suggested_as_git_spells_it() -> None:
+    s = state("  - userName: Lukas.Schmidt@x.example\n    externalId: '7'\n")
+    live = [live_user("LUKAS.SCHMIDT@X.EXAMPLE", externalId="7")]
+    [d] = [d for d in plan(s, live, targets=("lukas.schmit@x.example",)).diagnostics]
+    assert d.hint.startswith("did you mean 'Lukas.Schmidt@x.example'?")
+
+
+def test_a_rule_matched_through_several_groups_names_them_all() -> None:
+    from reconciler.plan.rules import Because
+
+    assert str(Because("R", 5, ("Support",))) == "rule 'R' (priority 5) via group Support"
+    assert str(Because("R", 5, ("A", "B", "C"))) == "rule 'R' (priority 5) via groups A, B and C"
+    assert str(Because("R", 5, ())) == "rule 'R' (priority 5)"
