@@ -45,51 +45,77 @@ typedef struct {
 #define MAY_DIFFER 0
 #define FAILED (-1)
 
-/* d[k] (borrowed), Py_None when absent, NULL on error. */
+/* Every object below is used through a reference this code owns: comparing runs Python code
+ * (__eq__, __bool__, __hash__ of a key, casefold of a str subclass, a model's __dict__), and
+ * that code may mutate or free any list or dict it can reach, so nothing is used while only
+ * borrowed from one of them. */
+
+/* d[k] as a new reference, a new reference to None when absent, NULL on error. */
 static inline PyObject *
 get(PyObject *d, PyObject *k)
 {
     PyObject *v = PyDict_GetItemWithError(d, k);
-    if (v == NULL && !PyErr_Occurred()) {
-        return Py_None;
+    if (v == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
-    return v;
+    return Py_NewRef(v);
 }
 
-/* a == b, as Python's tuples and lists compare items: 1, 0, or -1 on error. The items are
- * held while __eq__ runs (it is Python code for some types). */
-static inline int
-eq(PyObject *a, PyObject *b)
+/* d[k] as a new reference; NULL when absent (no error set) or on error. */
+static inline PyObject *
+field(PyObject *d, PyObject *k)
 {
-    if (a == b) {
-        return 1;
-    }
-    Py_INCREF(a);
-    Py_INCREF(b);
-    int r = PyObject_RichCompareBool(a, b, Py_EQ);
-    Py_DECREF(a);
-    Py_DECREF(b);
-    return r;
+    return Py_XNewRef(PyDict_GetItemWithError(d, k));
 }
 
-/* Each desired value d[keys[j]] against live l[lkeys[j]] (l may be NULL: all absent). A key
- * absent from d (not a model field) answers MAY_DIFFER. */
+/* have == want as Python's tuples, lists and dicts compare items (the live value on the
+ * left, as in the reference): UNCHANGED, MAY_DIFFER or FAILED. */
+static inline int
+same(PyObject *have, PyObject *want)
+{
+    int r = PyObject_RichCompareBool(have, want, Py_EQ);
+    return r < 0 ? FAILED : (r ? UNCHANGED : MAY_DIFFER);
+}
+
+/* not (have != want): the reference writes these comparisons with != on the values
+ * themselves (no identity shortcut, and __ne__ is not always the negation of __eq__). */
 static int
-same_each(PyObject *d, PyObject *keys, PyObject *l, PyObject *lkeys)
+same_ne(PyObject *have, PyObject *want)
+{
+    PyObject *ne = PyObject_RichCompare(have, want, Py_NE);
+    if (ne == NULL) {
+        return FAILED;
+    }
+    int t = PyObject_IsTrue(ne);
+    Py_DECREF(ne);
+    return t < 0 ? FAILED : (t ? MAY_DIFFER : UNCHANGED);
+}
+
+/* Each live l[lkeys[j]] (l None: all absent) against the desired d[keys[j]]. model: d is a
+ * model's fields, and a key absent from it answers MAY_DIFFER; else an absent key reads as
+ * None (dict.get). typed: the two values must also be of one type (as Managed.differs
+ * requires before trusting ==: True == 1, but they normalise apart). */
+static int
+same_each(PyObject *d, PyObject *keys, PyObject *l, PyObject *lkeys, int model, int typed)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(keys);
     for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *want = PyDict_GetItemWithError(d, PyTuple_GET_ITEM(keys, j));
-        if (want == NULL) {
-            return PyErr_Occurred() ? FAILED : MAY_DIFFER;
-        }
-        PyObject *have = l == NULL ? Py_None : get(l, PyTuple_GET_ITEM(lkeys, j));
+        PyObject *have = l == Py_None ? Py_NewRef(Py_None) : get(l, PyTuple_GET_ITEM(lkeys, j));
         if (have == NULL) {
             return FAILED;
         }
-        int r = eq(want, have);
-        if (r != 1) {
-            return r < 0 ? FAILED : MAY_DIFFER;
+        PyObject *want = model ? field(d, PyTuple_GET_ITEM(keys, j)) : get(d, PyTuple_GET_ITEM(keys, j));
+        int r;
+        if (want == NULL) {
+            r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
+        }
+        else {
+            r = typed && Py_TYPE(have) != Py_TYPE(want) ? MAY_DIFFER : same(have, want);
+            Py_DECREF(want);
+        }
+        Py_DECREF(have);
+        if (r != UNCHANGED) {
+            return r;
         }
     }
     return UNCHANGED;
@@ -114,45 +140,62 @@ fields_of(PyObject *model)
     return d;
 }
 
+/* One live {value, type, primary} against the model it would be written from. */
+static int
+same_typed_item(PyObject *have, PyObject *item)
+{
+    if (!PyDict_CheckExact(have) || PyDict_GET_SIZE(have) != 3) {
+        return MAY_DIFFER;
+    }
+    PyObject *d = fields_of(item);
+    if (d == NULL) {
+        return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+    }
+    PyObject *keys[3] = {s_value, s_type, s_primary};
+    int r = UNCHANGED;
+    for (int k = 0; k < 3 && r == UNCHANGED; k++) {
+        PyObject *want = field(d, keys[k]);
+        PyObject *got = want == NULL ? NULL : field(have, keys[k]);
+        if (got == NULL) {
+            r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
+        }
+        else {
+            r = same(got, want);
+            Py_DECREF(got);
+        }
+        Py_XDECREF(want);
+    }
+    Py_DECREF(d);
+    /* __eq__ may have added to or removed from the live dict meanwhile. */
+    return r == UNCHANGED && PyDict_GET_SIZE(have) != 3 ? MAY_DIFFER : r;
+}
+
 /* emails / phoneNumbers: the live list holds exactly {value, type, primary} for each item,
- * in order (the reference compares the live list with the list it would write). */
+ * in order (the reference compares the live list with the list it would write). Sizes are
+ * read again for each item: __eq__ may change either list. */
 static int
 same_typed(PyObject *items, PyObject *live)
 {
-    if (!PyList_Check(items) || !PyList_CheckExact(live)) {
+    if (!PyList_CheckExact(items) || !PyList_CheckExact(live)) {
         return MAY_DIFFER;
     }
-    Py_ssize_t n = PyList_GET_SIZE(items);
-    if (PyList_GET_SIZE(live) != n) {
-        return MAY_DIFFER;
-    }
-    PyObject *keys[3] = {s_value, s_type, s_primary};
-    for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *have = PyList_GET_ITEM(live, j);
-        if (!PyDict_CheckExact(have) || PyDict_GET_SIZE(have) != 3) {
+    for (Py_ssize_t j = 0;; j++) {
+        Py_ssize_t n = PyList_GET_SIZE(items);
+        if (PyList_GET_SIZE(live) != n) {
             return MAY_DIFFER;
         }
-        PyObject *d = fields_of(PyList_GET_ITEM(items, j));
-        if (d == NULL) {
-            return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+        if (j >= n) {
+            return UNCHANGED;
         }
-        int r = UNCHANGED;
-        for (int k = 0; k < 3 && r == UNCHANGED; k++) {
-            PyObject *want = PyDict_GetItemWithError(d, keys[k]);
-            PyObject *got = want == NULL ? NULL : PyDict_GetItemWithError(have, keys[k]);
-            if (got == NULL) {
-                r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
-                break;
-            }
-            int e = eq(want, got);
-            r = e < 0 ? FAILED : (e ? UNCHANGED : MAY_DIFFER);
-        }
-        Py_DECREF(d);
+        PyObject *have = Py_NewRef(PyList_GET_ITEM(live, j));
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(items, j));
+        int r = same_typed_item(have, item);
+        Py_DECREF(have);
+        Py_DECREF(item);
         if (r != UNCHANGED) {
             return r;
         }
     }
-    return UNCHANGED;
 }
 
 /* The manager: the live value is {"value": <the manager's live id>}, or the placeholder
@@ -160,76 +203,77 @@ same_typed(PyObject *items, PyObject *live)
 static int
 same_manager(PyObject *manager, PyObject *live_ext, PyObject *ids)
 {
-    if (!PyDict_CheckExact(live_ext)) {
-        return MAY_DIFFER;
+    if (!PyDict_CheckExact(live_ext) || !PyDict_CheckExact(ids)) {
+        return MAY_DIFFER; /* ids: the reference calls ids.get, which a subclass may change */
     }
     PyObject *have = get(live_ext, s_manager);
     if (have == NULL) {
         return FAILED;
     }
+    PyObject *mid = NULL, *inner = NULL, *want = NULL;
+    int r = FAILED;
     PyObject *folded = PyObject_CallMethodNoArgs(manager, s_casefold);
     if (folded == NULL) {
-        return FAILED;
+        goto done;
     }
-    PyObject *mid = get(ids, folded);
+    mid = get(ids, folded);
     Py_DECREF(folded);
     if (mid == NULL) {
-        return FAILED;
+        goto done;
     }
     int truthy = PyObject_IsTrue(mid);
     if (truthy < 0) {
-        return FAILED;
+        goto done;
     }
     if (truthy && PyDict_CheckExact(have)) {
+        /* As dict_equal(have, {"value": mid}) compares: one key, its value == mid. */
         if (PyDict_GET_SIZE(have) != 1) {
-            return MAY_DIFFER;
+            r = MAY_DIFFER;
+            goto done;
         }
-        PyObject *value = PyDict_GetItemWithError(have, s_value);
+        PyObject *value = field(have, s_value);
         if (value == NULL) {
-            return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+            r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
+            goto done;
         }
-        int r = eq(value, mid);
-        return r < 0 ? FAILED : (r ? UNCHANGED : MAY_DIFFER);
+        r = same(value, mid);
+        Py_DECREF(value);
+        goto done;
     }
     /* Rare (a placeholder, or a live value of another type): build what the reference
      * compares with, and compare as it does. */
-    PyObject *want = NULL, *inner = NULL;
     if (truthy) {
         inner = Py_NewRef(mid);
     }
     else {
         inner = PyDict_New();
         if (inner == NULL || PyDict_SetItem(inner, s_user_ref, manager) < 0) {
-            Py_XDECREF(inner);
-            return FAILED;
+            goto done;
         }
     }
     want = PyDict_New();
     if (want == NULL || PyDict_SetItem(want, s_value, inner) < 0) {
-        Py_XDECREF(want);
-        Py_DECREF(inner);
-        return FAILED;
+        goto done;
     }
-    Py_DECREF(inner);
-    int r = eq(have, want);
-    Py_DECREF(want);
-    return r < 0 ? FAILED : (r ? UNCHANGED : MAY_DIFFER);
+    r = same_ne(have, want);
+done:
+    Py_DECREF(have);
+    Py_XDECREF(mid);
+    Py_XDECREF(inner);
+    Py_XDECREF(want);
+    return r;
 }
 
-/* An extension or complex attribute of the live resource: the dict, NULL (absent: every
- * sub-attribute is absent), or Py_False when it is there but not an exact dict. */
+/* live[urn] as a new reference when it is None/absent (None) or an exact dict; NULL with no
+ * error when it is something else (MAY_DIFFER), NULL with an error on failure. */
 static PyObject *
-extension(PyObject *live, PyObject *urn, int *failed)
+extension(PyObject *live, PyObject *urn)
 {
     PyObject *ext = get(live, urn);
-    if (ext == NULL) {
-        *failed = 1;
-        return NULL;
+    if (ext != NULL && ext != Py_None && !PyDict_CheckExact(ext)) {
+        Py_CLEAR(ext);
     }
-    if (ext == Py_None) {
-        return NULL;
-    }
-    return PyDict_CheckExact(ext) ? ext : Py_False;
+    return ext;
 }
 
 #define CHECK(expr)                                                                         \
@@ -240,169 +284,156 @@ extension(PyObject *live, PyObject *urn, int *failed)
         }                                                                                  \
     } while (0)
 
+/* Custom attributes: at the top level (the live keys are their paths), and in each
+ * extension or complex attribute. attrs: the user's attributes (an exact dict). */
+static int
+same_attributes(const Spec *spec, PyObject *attrs, PyObject *live)
+{
+    CHECK(same_each(attrs, spec->attr_names, live, spec->attr_paths, 0, 1));
+    Py_ssize_t n = PyTuple_GET_SIZE(spec->heads);
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *head = PyTuple_GET_ITEM(spec->heads, j);
+        PyObject *ext = extension(live, PyTuple_GET_ITEM(head, 0));
+        if (ext == NULL) {
+            return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+        }
+        int r = same_each(attrs, PyTuple_GET_ITEM(head, 2), ext, PyTuple_GET_ITEM(head, 1), 0, 1);
+        Py_DECREF(ext);
+        CHECK(r);
+    }
+    return UNCHANGED;
+}
+
+/* The grant attributes: entitlements and roles compared with != as the reference does, then
+ * the access extension's values. grants: a tuple (immutable: it holds its items). */
+static int
+same_grants(const Spec *spec, PyObject *grants, PyObject *live)
+{
+    if (!PyTuple_CheckExact(grants) || PyTuple_GET_SIZE(grants) != 3) {
+        return MAY_DIFFER;
+    }
+    PyObject *keys[2] = {s_entitlements, s_roles};
+    for (int k = 0; k < 2; k++) {
+        PyObject *have = get(live, keys[k]);
+        if (have == NULL) {
+            return FAILED;
+        }
+        int r = same_ne(have, PyTuple_GET_ITEM(grants, k));
+        Py_DECREF(have);
+        CHECK(r);
+    }
+    PyObject *granted = PyTuple_GET_ITEM(grants, 2);
+    Py_ssize_t m = PyTuple_GET_SIZE(spec->access_subs);
+    if (!PyTuple_CheckExact(granted) || PyTuple_GET_SIZE(granted) != m) {
+        return MAY_DIFFER;
+    }
+    PyObject *ext = extension(live, spec->access_ext);
+    if (ext == NULL) {
+        return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+    }
+    int r = UNCHANGED;
+    for (Py_ssize_t k = 0; k < m && r == UNCHANGED; k++) {
+        PyObject *have = ext == Py_None ? Py_NewRef(Py_None) : get(ext, PyTuple_GET_ITEM(spec->access_subs, k));
+        if (have == NULL) {
+            r = FAILED;
+            break;
+        }
+        r = same(have, PyTuple_GET_ITEM(granted, k));
+        Py_DECREF(have);
+    }
+    Py_DECREF(ext);
+    return r;
+}
+
+/* u: the user's fields, live: its live resource, grants: its QuickGrants or None; all three
+ * held by the caller. */
 static int
 check(const Spec *spec, PyObject *u, PyObject *live, PyObject *grants, PyObject *ids)
 {
     /* active: the live value (SCIM's default, true, when absent) is the desired bool. */
-    PyObject *active = PyDict_GetItemWithError(u, s_active);
+    PyObject *active = field(u, s_active);
     if (active == NULL) {
         return PyErr_Occurred() ? FAILED : MAY_DIFFER;
     }
-    PyObject *live_active = PyDict_GetItemWithError(live, s_active);
-    if (live_active == NULL) {
-        if (PyErr_Occurred()) {
-            return FAILED;
-        }
-        live_active = Py_True;
-    }
-    if (live_active != active) {
-        return MAY_DIFFER;
-    }
-    CHECK(same_each(u, spec->top, live, spec->top));
+    PyObject *live_active = PyDict_GetItemWithError(live, s_active); /* compared at once */
+    int r = live_active == NULL && PyErr_Occurred() ? FAILED
+            : (live_active == NULL ? Py_True : live_active) == active ? UNCHANGED
+                                                                      : MAY_DIFFER;
+    Py_DECREF(active);
+    CHECK(r);
+    CHECK(same_each(u, spec->top, live, spec->top, 1, 0));
 
-    PyObject *name = PyDict_GetItemWithError(u, s_name);
+    PyObject *name = field(u, s_name);
     if (name == NULL) {
         return PyErr_Occurred() ? FAILED : MAY_DIFFER;
     }
+    r = UNCHANGED;
     if (name != Py_None) {
-        PyObject *live_name = get(live, s_name);
+        PyObject *live_name = get(live, s_name), *parts = NULL;
         if (live_name == NULL) {
-            return FAILED;
+            r = FAILED;
         }
-        if (!PyDict_CheckExact(live_name)) {
-            return MAY_DIFFER;
+        else if (!PyDict_CheckExact(live_name)) {
+            r = MAY_DIFFER;
         }
-        PyObject *parts = fields_of(name);
-        if (parts == NULL) {
-            return PyErr_Occurred() ? FAILED : MAY_DIFFER;
+        else if ((parts = fields_of(name)) == NULL) {
+            r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
         }
-        int r = same_each(parts, spec->name_parts, live_name, spec->name_parts);
-        Py_DECREF(parts);
-        CHECK(r);
+        else {
+            r = same_each(parts, spec->name_parts, live_name, spec->name_parts, 1, 0);
+        }
+        Py_XDECREF(parts);
+        Py_XDECREF(live_name);
     }
+    Py_DECREF(name);
+    CHECK(r);
 
     Py_ssize_t n = PyTuple_GET_SIZE(spec->typed);
     for (Py_ssize_t j = 0; j < n; j++) {
         PyObject *key = PyTuple_GET_ITEM(spec->typed, j);
-        PyObject *items = PyDict_GetItemWithError(u, key);
+        PyObject *items = field(u, key);
         if (items == NULL) {
             return PyErr_Occurred() ? FAILED : MAY_DIFFER;
         }
         int any = PyObject_IsTrue(items);
-        if (any < 0) {
-            return FAILED;
-        }
-        if (any) {
+        r = any < 0 ? FAILED : UNCHANGED;
+        if (any > 0) {
             PyObject *have = get(live, key);
-            if (have == NULL) {
-                return FAILED;
-            }
-            CHECK(same_typed(items, have));
+            r = have == NULL ? FAILED : same_typed(items, have);
+            Py_XDECREF(have);
         }
+        Py_DECREF(items);
+        CHECK(r);
     }
 
-    PyObject *attrs = PyDict_GetItemWithError(u, s_attributes);
+    PyObject *attrs = field(u, s_attributes);
     if (attrs == NULL) {
         return PyErr_Occurred() ? FAILED : MAY_DIFFER;
     }
-    if (!PyDict_Check(attrs)) {
-        return MAY_DIFFER;
-    }
-    /* Custom attributes at the top level: the live keys are their paths. */
-    n = PyTuple_GET_SIZE(spec->attr_paths);
-    for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *have = get(live, PyTuple_GET_ITEM(spec->attr_paths, j));
-        PyObject *want = have == NULL ? NULL : get(attrs, PyTuple_GET_ITEM(spec->attr_names, j));
-        if (want == NULL) {
-            return FAILED;
-        }
-        int r = eq(want, have);
-        if (r != 1) {
-            return r < 0 ? FAILED : MAY_DIFFER;
-        }
-    }
-    /* ... and in each extension or complex attribute. */
-    n = PyTuple_GET_SIZE(spec->heads);
-    for (Py_ssize_t j = 0; j < n; j++) {
-        PyObject *head = PyTuple_GET_ITEM(spec->heads, j);
-        int failed = 0;
-        PyObject *ext = extension(live, PyTuple_GET_ITEM(head, 0), &failed);
-        if (failed) {
-            return FAILED;
-        }
-        if (ext == Py_False) {
-            return MAY_DIFFER;
-        }
-        PyObject *subs = PyTuple_GET_ITEM(head, 1), *names = PyTuple_GET_ITEM(head, 2);
-        Py_ssize_t m = PyTuple_GET_SIZE(subs);
-        for (Py_ssize_t k = 0; k < m; k++) {
-            PyObject *have = ext == NULL ? Py_None : get(ext, PyTuple_GET_ITEM(subs, k));
-            PyObject *want = have == NULL ? NULL : get(attrs, PyTuple_GET_ITEM(names, k));
-            if (want == NULL) {
-                return FAILED;
-            }
-            int r = eq(want, have);
-            if (r != 1) {
-                return r < 0 ? FAILED : MAY_DIFFER;
-            }
-        }
-    }
+    /* Exact: the reference reads them with attributes.get, which a subclass may change. */
+    r = PyDict_CheckExact(attrs) ? same_attributes(spec, attrs, live) : MAY_DIFFER;
+    Py_DECREF(attrs);
+    CHECK(r);
 
-    PyObject *manager = PyDict_GetItemWithError(u, s_manager);
+    PyObject *manager = field(u, s_manager);
     if (manager == NULL) {
         return PyErr_Occurred() ? FAILED : MAY_DIFFER;
     }
+    r = UNCHANGED;
     if (manager != Py_None) {
-        if (!PyUnicode_Check(manager)) {
-            return MAY_DIFFER;
-        }
-        PyObject *ext = get(live, spec->enterprise);
+        PyObject *ext = PyUnicode_Check(manager) ? get(live, spec->enterprise) : NULL;
         if (ext == NULL) {
-            return FAILED;
+            r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
         }
-        CHECK(same_manager(manager, ext, ids));
+        else {
+            r = same_manager(manager, ext, ids);
+            Py_DECREF(ext);
+        }
     }
+    Py_DECREF(manager);
+    CHECK(r);
 
-    if (grants != Py_None) {
-        if (!PyTuple_CheckExact(grants) || PyTuple_GET_SIZE(grants) != 3) {
-            return MAY_DIFFER;
-        }
-        PyObject *keys[2] = {s_entitlements, s_roles};
-        for (int k = 0; k < 2; k++) {
-            PyObject *have = get(live, keys[k]);
-            if (have == NULL) {
-                return FAILED;
-            }
-            int r = eq(PyTuple_GET_ITEM(grants, k), have);
-            if (r != 1) {
-                return r < 0 ? FAILED : MAY_DIFFER;
-            }
-        }
-        PyObject *granted = PyTuple_GET_ITEM(grants, 2);
-        Py_ssize_t m = PyTuple_GET_SIZE(spec->access_subs);
-        if (!PyTuple_CheckExact(granted) || PyTuple_GET_SIZE(granted) != m) {
-            return MAY_DIFFER;
-        }
-        int failed = 0;
-        PyObject *ext = extension(live, spec->access_ext, &failed);
-        if (failed) {
-            return FAILED;
-        }
-        if (ext == Py_False) {
-            return MAY_DIFFER;
-        }
-        for (Py_ssize_t k = 0; k < m; k++) {
-            PyObject *have = ext == NULL ? Py_None : get(ext, PyTuple_GET_ITEM(spec->access_subs, k));
-            if (have == NULL) {
-                return FAILED;
-            }
-            int r = eq(PyTuple_GET_ITEM(granted, k), have);
-            if (r != 1) {
-                return r < 0 ? FAILED : MAY_DIFFER;
-            }
-        }
-    }
-    return UNCHANGED;
+    return grants == Py_None ? UNCHANGED : same_grants(spec, grants, live);
 }
 
 /* ---- scan ------------------------------------------------------------------------------
@@ -472,21 +503,22 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (parse_spec(args[4], &spec) < 0) {
         return NULL;
     }
-    PyObject *users = PySequence_Fast(args[0], "users must be a sequence");
-    PyObject *lives = users ? PySequence_Fast(args[1], "lives must be a sequence") : NULL;
+    /* Tuples, not PySequence_Fast: a list's item array may be freed or moved by any Python
+     * code a comparison runs, and a tuple holds every item for the whole scan. */
+    PyObject *users = PySequence_Tuple(args[0]);
+    PyObject *lives = users ? PySequence_Tuple(args[1]) : NULL;
     PyObject *grants = NULL, *out = NULL;
     if (lives == NULL) {
         goto done;
     }
     if (args[2] != Py_None) {
-        grants = PySequence_Fast(args[2], "grants must be a sequence or None");
+        grants = PySequence_Tuple(args[2]);
         if (grants == NULL) {
             goto done;
         }
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(users);
-    if (PySequence_Fast_GET_SIZE(lives) != n
-        || (grants && PySequence_Fast_GET_SIZE(grants) != n)) {
+    Py_ssize_t n = PyTuple_GET_SIZE(users);
+    if (PyTuple_GET_SIZE(lives) != n || (grants && PyTuple_GET_SIZE(grants) != n)) {
         PyErr_SetString(PyExc_ValueError, "users, lives and grants differ in length");
         goto done;
     }
@@ -494,21 +526,19 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (out == NULL) {
         goto done;
     }
-    PyObject **u = PySequence_Fast_ITEMS(users), **l = PySequence_Fast_ITEMS(lives);
-    PyObject **g = grants ? PySequence_Fast_ITEMS(grants) : NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *live = l[i];
+        PyObject *live = PyTuple_GET_ITEM(lives, i);
         if (live == Py_None) {
             continue;
         }
         int r = MAY_DIFFER;
         if (PyDict_CheckExact(live)) {
-            PyObject *fields = fields_of(u[i]);
+            PyObject *fields = fields_of(PyTuple_GET_ITEM(users, i));
             if (fields == NULL) {
                 r = PyErr_Occurred() ? FAILED : MAY_DIFFER;
             }
             else {
-                r = check(&spec, fields, live, g ? g[i] : Py_None, ids);
+                r = check(&spec, fields, live, grants ? PyTuple_GET_ITEM(grants, i) : Py_None, ids);
                 Py_DECREF(fields);
             }
         }
@@ -538,7 +568,76 @@ done:
  * Each user's groups as a frozenset of casefolded names (users with the same groups share
  * one object), and each group's members: casefolded group name -> list of names[i], in
  * user order. folded: a group name as written -> casefolded, filled in as names are met.
- * None when a user's groups are not a list of str. */
+ * None when a user's groups are not a list of str, or a folded name met in folded is not
+ * a str. */
+
+/* One user's groups into mine (a brand new frozenset) and members. 0, 1 (cautious: answer
+ * None) or -1 on error. */
+static int
+add_user(PyObject *groups, PyObject *name, PyObject *folded, PyObject *mine, PyObject *members)
+{
+    /* The size is read again for each item: a lookup in folded may run Python code. */
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(groups); j++) {
+        PyObject *spelt = PyList_GET_ITEM(groups, j);
+        if (!PyUnicode_CheckExact(spelt)) {
+            return 1;
+        }
+        Py_INCREF(spelt);
+        PyObject *cf = field(folded, spelt);
+        if (cf == Py_None) { /* the reference folds again where folded holds None */
+            Py_CLEAR(cf);
+        }
+        if (cf == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(spelt);
+                return -1;
+            }
+            cf = PyObject_CallMethodNoArgs(spelt, s_casefold);
+            if (cf == NULL || PyDict_SetItem(folded, spelt, cf) < 0) {
+                Py_XDECREF(cf);
+                Py_DECREF(spelt);
+                return -1;
+            }
+        }
+        Py_DECREF(spelt);
+        if (!PyUnicode_CheckExact(cf)) {
+            Py_DECREF(cf);
+            return 1;
+        }
+        /* A group listed twice for one user (in any spelling): one membership. */
+        int seen = PySet_Contains(mine, cf);
+        /* A brand new frozenset may be filled with PySet_Add before it is shared. */
+        if (seen < 0 || (!seen && PySet_Add(mine, cf) < 0)) {
+            Py_DECREF(cf);
+            return -1;
+        }
+        if (seen) {
+            Py_DECREF(cf);
+            continue;
+        }
+        PyObject *holders = field(members, cf);
+        if (holders == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(cf);
+                return -1;
+            }
+            holders = PyList_New(0);
+            if (holders == NULL || PyDict_SetItem(members, cf, holders) < 0) {
+                Py_XDECREF(holders);
+                Py_DECREF(cf);
+                return -1;
+            }
+        }
+        Py_DECREF(cf);
+        int failed = PyList_Append(holders, name);
+        Py_DECREF(holders);
+        if (failed) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 user_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -547,14 +646,14 @@ user_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *folded = args[2];
-    PyObject *users = PySequence_Fast(args[0], "users must be a sequence");
-    PyObject *names = users ? PySequence_Fast(args[1], "names must be a sequence") : NULL;
+    PyObject *users = PySequence_Tuple(args[0]);
+    PyObject *names = users ? PySequence_Tuple(args[1]) : NULL;
     PyObject *shared = NULL, *members = NULL, *sets = NULL, *result = NULL;
     if (names == NULL) {
         goto done;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(users);
-    if (PySequence_Fast_GET_SIZE(names) != n) {
+    Py_ssize_t n = PyTuple_GET_SIZE(users);
+    if (PyTuple_GET_SIZE(names) != n) {
         PyErr_SetString(PyExc_ValueError, "users and names differ in length");
         goto done;
     }
@@ -564,76 +663,33 @@ user_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (shared == NULL || members == NULL || sets == NULL) {
         goto done;
     }
-    PyObject **u = PySequence_Fast_ITEMS(users), **nm = PySequence_Fast_ITEMS(names);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *fields = fields_of(u[i]);
+        PyObject *fields = fields_of(PyTuple_GET_ITEM(users, i));
         if (fields == NULL) {
             goto cautious;
         }
-        PyObject *groups = PyDict_GetItemWithError(fields, s_groups);
-        Py_DECREF(fields); /* the model holds groups */
+        PyObject *groups = field(fields, s_groups);
+        Py_DECREF(fields);
         if (groups == NULL || !PyList_CheckExact(groups)) {
+            Py_XDECREF(groups);
             goto cautious;
         }
         PyObject *mine = PyFrozenSet_New(NULL);
-        if (mine == NULL) {
-            goto done;
-        }
-        Py_ssize_t k = PyList_GET_SIZE(groups);
-        for (Py_ssize_t j = 0; j < k; j++) {
-            PyObject *spelt = PyList_GET_ITEM(groups, j);
-            if (!PyUnicode_CheckExact(spelt)) {
-                Py_DECREF(mine);
-                goto cautious;
-            }
-            PyObject *cf = PyDict_GetItemWithError(folded, spelt);
-            if (cf == NULL) {
-                if (PyErr_Occurred()) {
-                    Py_DECREF(mine);
-                    goto done;
-                }
-                cf = PyObject_CallMethodNoArgs(spelt, s_casefold);
-                if (cf == NULL || PyDict_SetItem(folded, spelt, cf) < 0) {
-                    Py_XDECREF(cf);
-                    Py_DECREF(mine);
-                    goto done;
-                }
-                Py_DECREF(cf); /* folded holds it */
-            }
-            /* A brand new frozenset may be filled with PySet_Add before it is shared. */
-            if (PySet_Add(mine, cf) < 0) {
-                Py_DECREF(mine);
+        int r = mine == NULL ? -1 : add_user(groups, PyTuple_GET_ITEM(names, i), folded, mine, members);
+        Py_DECREF(groups);
+        if (r != 0) {
+            Py_XDECREF(mine);
+            if (r < 0) {
                 goto done;
             }
-            PyObject *holders = PyDict_GetItemWithError(members, cf);
-            if (holders == NULL) {
-                if (PyErr_Occurred()) {
-                    Py_DECREF(mine);
-                    goto done;
-                }
-                holders = PyList_New(0);
-                if (holders == NULL || PyDict_SetItem(members, cf, holders) < 0) {
-                    Py_XDECREF(holders);
-                    Py_DECREF(mine);
-                    goto done;
-                }
-                Py_DECREF(holders); /* members holds it */
-            }
-            /* A group listed twice for one user: one membership. */
-            Py_ssize_t last = PyList_GET_SIZE(holders) - 1;
-            if (last < 0 || PyList_GET_ITEM(holders, last) != nm[i]) {
-                if (PyList_Append(holders, nm[i]) < 0) {
-                    Py_DECREF(mine);
-                    goto done;
-                }
-            }
+            goto cautious;
         }
         PyObject *one = PyDict_SetDefault(shared, mine, mine);
+        Py_XINCREF(one);
         Py_DECREF(mine);
         if (one == NULL) {
             goto done;
         }
-        Py_INCREF(one);
         PyList_SET_ITEM(sets, i, one);
     }
     result = PyTuple_Pack(2, sets, members);
@@ -655,7 +711,7 @@ done:
  *
  * The live resources by their one string value for key (casefolded when fold); resources
  * without a value (absent, None, "") are left out. None when a value is not a str, when
- * fold and a value is None, or when two resources share a value. */
+ * fold and a value is None, or when two resources (or one resource twice) share a value. */
 static PyObject *
 index_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -668,7 +724,7 @@ index_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *key = args[1];
-    PyObject *live = PySequence_Fast(args[0], "live must be a sequence");
+    PyObject *live = PySequence_Tuple(args[0]); /* holds each resource (see scan) */
     if (live == NULL) {
         return NULL;
     }
@@ -677,49 +733,46 @@ index_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(live);
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(live);
-    PyObject **l = PySequence_Fast_ITEMS(live);
+    Py_ssize_t n = PyTuple_GET_SIZE(live);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *r = l[i];
+        PyObject *r = PyTuple_GET_ITEM(live, i);
         if (!PyDict_CheckExact(r)) {
             goto cautious;
         }
-        PyObject *v = PyDict_GetItemWithError(r, key);
+        PyObject *v = get(r, key);
         if (v == NULL) {
-            if (PyErr_Occurred()) {
-                goto failed;
-            }
-            v = Py_None;
+            goto failed;
         }
         if (v == Py_None) {
+            Py_DECREF(v);
             if (fold) {
                 goto cautious;
             }
             continue;
         }
         if (!PyUnicode_CheckExact(v)) {
+            Py_DECREF(v);
             goto cautious;
         }
         if (fold) {
-            v = PyObject_CallMethodNoArgs(v, s_casefold);
+            Py_SETREF(v, PyObject_CallMethodNoArgs(v, s_casefold));
             if (v == NULL) {
                 goto failed;
             }
-        }
-        else {
-            Py_INCREF(v);
         }
         if (PyUnicode_GET_LENGTH(v) == 0) {
             Py_DECREF(v);
             continue;
         }
+        /* The reference counts entries: the same resource twice is a shared value too. */
+        Py_ssize_t before = PyDict_GET_SIZE(index);
         PyObject *there = PyDict_SetDefault(index, v, r);
         Py_DECREF(v);
         if (there == NULL) {
             goto failed;
         }
-        if (there != r) {
-            goto cautious; /* two resources share the value */
+        if (PyDict_GET_SIZE(index) == before) {
+            goto cautious;
         }
     }
     Py_DECREF(live);
@@ -745,14 +798,14 @@ ids_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "ids_of(names, matched)");
         return NULL;
     }
-    PyObject *names = PySequence_Fast(args[0], "names must be a sequence");
-    PyObject *matched = names ? PySequence_Fast(args[1], "matched must be a sequence") : NULL;
+    PyObject *names = PySequence_Tuple(args[0]); /* hold each item (see scan) */
+    PyObject *matched = names ? PySequence_Tuple(args[1]) : NULL;
     PyObject *ids = NULL;
     if (matched == NULL) {
         goto done;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(names);
-    if (PySequence_Fast_GET_SIZE(matched) != n) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (PyTuple_GET_SIZE(matched) != n) {
         PyErr_SetString(PyExc_ValueError, "names and matched differ in length");
         goto done;
     }
@@ -760,20 +813,23 @@ ids_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (ids == NULL) {
         goto done;
     }
-    PyObject **nm = PySequence_Fast_ITEMS(names), **m = PySequence_Fast_ITEMS(matched);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (m[i] == Py_None) {
+        PyObject *m = PyTuple_GET_ITEM(matched, i);
+        if (m == Py_None) {
             continue;
         }
-        PyObject *id = PyDict_CheckExact(m[i]) ? PyDict_GetItemWithError(m[i], s_id) : NULL;
+        PyObject *id = PyDict_CheckExact(m) ? field(m, s_id) : NULL;
         if (id == NULL || !PyUnicode_CheckExact(id)) {
+            Py_XDECREF(id);
             Py_CLEAR(ids);
             if (!PyErr_Occurred()) {
                 ids = Py_NewRef(Py_None);
             }
             goto done;
         }
-        if (PyDict_SetItem(ids, nm[i], id) < 0) {
+        int failed = PyDict_SetItem(ids, PyTuple_GET_ITEM(names, i), id);
+        Py_DECREF(id);
+        if (failed) {
             Py_CLEAR(ids);
             goto done;
         }
@@ -811,6 +867,9 @@ static int
 exec_module(PyObject *module)
 {
     (void)module;
+    if (s_id != NULL) {
+        return 0; /* executed before (the strings are process-wide): neither leak nor replace them */
+    }
     if (intern(&s_dict, "__dict__") || intern(&s_active, "active") || intern(&s_name, "name")
         || intern(&s_attributes, "attributes") || intern(&s_manager, "manager")
         || intern(&s_value, "value") || intern(&s_type, "type") || intern(&s_primary, "primary")
@@ -824,6 +883,10 @@ exec_module(PyObject *module)
 
 static PyModuleDef_Slot slots[] = {
     {Py_mod_exec, exec_module},
+#ifdef Py_mod_multiple_interpreters
+    /* The interned names are static, shared by whoever imports the module. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
     {0, NULL},
 };
 

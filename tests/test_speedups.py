@@ -271,3 +271,138 @@ def test_ids_of_agrees_with_its_reference(ids: list[Any]) -> None:
         assert got is None  # not a string: the reference, which converts, runs instead
     else:
         assert got == ref
+
+
+# ---- Python code run by a comparison, and inputs off the plain JSON ---------------------------
+# Comparing runs Python code (__eq__, __bool__, __hash__, a str subclass's casefold, a model's
+# __dict__) that may mutate or free what is being scanned: the C module must hold what it
+# uses (these crashed it), and must never be less cautious than its reference.
+
+
+class _Evil:
+    """Equal to anything, after running ``act``."""
+
+    def __init__(self, act: Any) -> None:
+        self.act = act
+
+    def __eq__(self, other: object) -> bool:
+        self.act()
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_scan_survives_comparisons_that_mutate_what_it_scans() -> None:
+    grants = scimmap.quick_grants(one.ACCESS)
+    lives = [copy.deepcopy(one.BASE) for _ in range(20)]
+    lives[0][scimmap.ACCESS_EXT]["userGroup"] = _Evil(lambda: lives[0].pop(scimmap.ACCESS_EXT))
+    lives[1]["displayName"] = _Evil(lives.clear)
+    assert _speedups.scan([one.ALICE] * 20, lives, [grants] * 20, one.IDS, one.SPEC) == []
+    live = copy.deepcopy(one.BASE)
+    emails = live["emails"] = [dict(live["emails"][0])]
+    emails[0]["type"] = _Evil(emails.clear)  # the live list is empty after: may differ
+    assert _speedups.scan([one.ALICE], [live], None, one.IDS, one.SPEC) == [0]
+    mine = [(list(grants[0]), list(grants[1]), tuple(grants[2]))]
+    live = {**copy.deepcopy(one.BASE), "entitlements": _Evil(mine.clear)}
+    assert _speedups.scan([one.ALICE], [live], mine, one.IDS, one.SPEC) == []
+
+    class Mid(str):
+        def __bool__(self) -> bool:
+            ids.clear()
+            return True
+
+    ids = {"bob@x.example": Mid("u2")}
+    assert _speedups.scan([one.ALICE], [copy.deepcopy(one.BASE)], None, ids, one.SPEC) == []
+
+
+def test_the_others_survive_hashing_that_mutates_their_input() -> None:
+    live = [{"k": f"v{i}"} for i in range(20)]
+
+    class Key(str):
+        def __hash__(self) -> int:
+            live.clear()
+            return str.__hash__(self)
+
+        def __eq__(self, other: object) -> bool:
+            return str.__eq__(self, other)
+
+    assert len(_speedups.index_strings(live, Key("k"), False) or {}) == 20
+    matched: list[Any] = [{"id": f"x{i}"} for i in range(20)]
+
+    class Name:
+        def __hash__(self) -> int:
+            matched.clear()
+            return 1
+
+    assert len(_speedups.ids_of([Name() for _ in range(20)], matched) or {}) == 20
+
+    class Model:
+        groups: list[str]
+
+    user = Model()
+    user.groups = ["A", "B", "C"] * 10
+
+    class Folded:
+        def __hash__(self) -> int:
+            user.groups = []
+            return 1
+
+    assert _speedups.user_groups([user], ["n"], {"A": Folded()}) is None
+
+
+def test_scan_compares_as_its_reference_writes_it() -> None:
+    # Live value on the left of ==, and != where the reference writes !=.
+    class Yes:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = None  # type: ignore[assignment]
+
+    class No:
+        def __eq__(self, other: object) -> bool:
+            return False
+
+        __hash__ = None  # type: ignore[assignment]
+
+    class AlwaysEqual(dict[str, Any]):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = None  # type: ignore[assignment]
+
+    grants = [scimmap.quick_grants(one.ACCESS)]
+    alice = one.ALICE.model_copy(
+        update={"attributes": {**one.ALICE.attributes, "costCenter": Yes()}}
+    )
+    live = copy.deepcopy(one.BASE)
+    live[ENTERPRISE_USER]["costCenter"] = No()
+    manager = copy.deepcopy(one.BASE)
+    manager[ENTERPRISE_USER]["manager"] = AlwaysEqual(value="someone else")
+
+    class Ids(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            return "someone else"
+
+    for args in [
+        ([alice], [live], grants, one.IDS, one.SPEC),
+        ([one.ALICE], [manager], grants, {}, one.SPEC),
+        ([one.ALICE], [copy.deepcopy(one.BASE)], grants, Ids(one.IDS), one.SPEC),
+    ]:
+        assert quick.scan_python(*args) == [0]
+        assert _speedups.scan(*args) == [0]
+
+
+def test_user_groups_and_index_strings_agree_off_the_usual_inputs() -> None:
+    users = [User(userName="a@x", groups=["Sales"]), User(userName="b@x", groups=["Sales"])]
+    name = "one object"  # two users of one name object: two memberships, as in the reference
+    assert _speedups.user_groups(users, [name, name], {}) == user_groups_python(
+        users, [name, name], {}
+    )
+    # folded holding None for a spelling: the reference folds it again.
+    assert _speedups.user_groups(users[:1], ["a@x"], {"Sales": None}) == (
+        [frozenset({"sales"})],
+        {"sales": ["a@x"]},
+    )
+    r = {"k": "a"}  # one resource listed twice shares its value with itself
+    assert index_strings_python([r, r], "k", False) is None
+    assert _speedups.index_strings([r, r], "k", False) is None

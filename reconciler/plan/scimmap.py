@@ -494,6 +494,12 @@ _quick_name = attrgetter(*NAME_ALL)
 _EMPTY: Mapping[str, Any] = {}
 
 
+def _same_values(live: tuple[Any, ...], desired: tuple[Any, ...]) -> bool:
+    """Custom attribute values equal and of one type, as :meth:`Managed.differs` trusts ==:
+    ``True == 1`` and ``1.0 == True``, but they normalise apart (``_number``, ``_s``)."""
+    return live == desired and tuple(map(type, live)) == tuple(map(type, desired))
+
+
 def unchanged(
     user: User,
     spec: QuickSpec,
@@ -530,7 +536,9 @@ def unchanged(
     if user.phoneNumbers and get("phoneNumbers") != _typed(user.phoneNumbers):
         return False
     values = user.attributes.get
-    if spec.attr_paths and tuple(map(get, spec.attr_paths)) != tuple(map(values, spec.attr_names)):
+    if spec.attr_paths and not _same_values(
+        tuple(map(get, spec.attr_paths)), tuple(map(values, spec.attr_names))
+    ):
         return False
     for head, subs, names in spec.heads:
         ext = get(head)
@@ -538,7 +546,7 @@ def unchanged(
             ext = _EMPTY
         elif type(ext) is not dict:
             return False
-        if tuple(map(ext.get, subs)) != tuple(map(values, names)):
+        if not _same_values(tuple(map(ext.get, subs)), tuple(map(values, names))):
             return False
     if user.manager is not None:
         ext = get(ENTERPRISE_USER)

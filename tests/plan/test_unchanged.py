@@ -240,3 +240,16 @@ def test_the_plan_records_ids_of_the_users_it_names_only() -> None:
     named = {c.key.casefold() for c in plan.changes if c.resource_type == "User"}
     assert set(plan.ids) == named & {"alice@x.example", "bob@x.example"}
     assert plan.ids["alice@x.example"] == "u1"
+
+
+def test_a_number_held_as_a_boolean_is_not_unchanged() -> None:
+    # True == 1 and 1.0 == True, but an integer or decimal attribute normalises them apart
+    # ("true" against 1): the quick check must not call that user unchanged.
+    alice = ALICE.model_copy(update={"attributes": {**ALICE.attributes, "badge": 1, "rate": 1.0}})
+    values = scimmap.desired_values(alice, STATE, ACCESS, IDS)
+    base = {**scimmap.scim_body(scimmap.managed(values), []), "id": "u1"}
+    for attr in ("badge", "rate"):
+        live = copy.deepcopy(base)
+        live[ENTERPRISE_USER][attr] = True
+        assert not scimmap.same_as_live(values, live)
+        assert not scimmap.unchanged(alice, SPEC, scimmap.quick_grants(ACCESS), IDS, live)
