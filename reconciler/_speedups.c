@@ -13,6 +13,10 @@
  *       reconciler.plan.match.index_strings_python
  *   ids_of(names, matched) -> dict | None
  *       reconciler.plan.build.ids_of_python
+ *   field_values(models, name) -> list | None
+ *       reconciler.plan.build.field_values_python
+ *   find(index, values) -> (found, hits) | None
+ *       reconciler.plan.match.find_python
  *
  * Where a Python function answers None ("take the general path"), so does its port, and
  * the port may answer None where the reference would not (never the other way round); the
@@ -964,6 +968,107 @@ done:
     return ids;
 }
 
+/* ---- field_values ------------------------------------------------------------------------
+ *
+ * Each model's value of one field (its __dict__[name]), in order: list(map(attrgetter(name),
+ * models)) for models whose fields are their __dict__, as pydantic's are. None when a model
+ * has no such __dict__ entry (the caller then reads them with getattr). */
+static PyObject *
+field_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "field_values(models, name: str)");
+        return NULL;
+    }
+    PyObject *models = PySequence_Tuple(args[0]);
+    if (models == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(models);
+    PyObject *out = PyList_New(n);
+    Warmer warmer = {NULL};
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        warm_block(&warmer, models, NULL, i, 2);
+        PyObject *fields = fields_of(PyTuple_GET_ITEM(models, i));
+        PyObject *value = fields == NULL ? NULL : field(fields, args[1]);
+        Py_XDECREF(fields);
+        if (value == NULL) {
+            Py_CLEAR(out);
+            if (!PyErr_Occurred()) {
+                out = Py_NewRef(Py_None);
+            }
+            break;
+        }
+        PyList_SET_ITEM(out, i, value);
+    }
+    warmer_free(&warmer);
+    Py_DECREF(models);
+    return out;
+}
+
+/* ---- find --------------------------------------------------------------------------------
+ *
+ * find(index, values) -> (found, hits) | None: found[i] = index.get(values[i]) (None finds
+ * nothing), and how many found something. None when a value is neither an exact str nor
+ * None, when index is not an exact dict, or when two equal values found something (the
+ * caller then pairs one object at a time). The reference: reconciler.plan.match.find_python. */
+static PyObject *
+find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "find(index, values)");
+        return NULL;
+    }
+    PyObject *index = args[0];
+    if (!PyDict_CheckExact(index)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *values = PySequence_Tuple(args[1]);
+    if (values == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(values), hits = 0;
+    PyObject *found = PyList_New(n), *seen = PySet_New(NULL), *result = NULL;
+    if (found == NULL || seen == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyTuple_GET_ITEM(values, i); /* held by values */
+        if (v == Py_None) {
+            PyList_SET_ITEM(found, i, Py_NewRef(Py_None));
+            continue;
+        }
+        if (!PyUnicode_CheckExact(v)) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        PyObject *r = Py_XNewRef(PyDict_GetItemWithError(index, v));
+        if (r == NULL) {
+            if (PyErr_Occurred()) {
+                goto done;
+            }
+            PyList_SET_ITEM(found, i, Py_NewRef(Py_None));
+            continue;
+        }
+        PyList_SET_ITEM(found, i, r);
+        Py_ssize_t before = PySet_GET_SIZE(seen);
+        if (PySet_Add(seen, v) < 0) {
+            goto done;
+        }
+        if (PySet_GET_SIZE(seen) == before) { /* a value found twice */
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        hits++;
+    }
+    result = Py_BuildValue("(On)", found, hits);
+done:
+    Py_XDECREF(found);
+    Py_XDECREF(seen);
+    Py_DECREF(values);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(users, lives, grants, ids, spec) -> list[int]\n\n"
@@ -977,6 +1082,10 @@ static PyMethodDef methods[] = {
      "See reconciler.plan.match.index_strings_python."},
     {"ids_of", (PyCFunction)(void (*)(void))ids_of, METH_FASTCALL,
      "ids_of(names, matched) -> dict | None\n\nSee reconciler.plan.build.ids_of_python."},
+    {"field_values", (PyCFunction)(void (*)(void))field_values, METH_FASTCALL,
+     "field_values(models, name) -> list | None\n\nSee reconciler.plan.build.field_values_python."},
+    {"find", (PyCFunction)(void (*)(void))find, METH_FASTCALL,
+     "find(index, values) -> (found, hits) | None\n\nSee reconciler.plan.match.find_python."},
     {NULL, NULL, 0, NULL},
 };
 

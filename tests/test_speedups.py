@@ -52,6 +52,8 @@ def test_the_c_module_is_built_and_used() -> None:
     assert state_module._native is _speedups.user_groups
     assert match.index_strings is _speedups.index_strings
     assert build.ids_of is _speedups.ids_of
+    assert build.field_values is _speedups.field_values
+    assert match._native_find is _speedups.find
 
 
 # ---- scan -------------------------------------------------------------------------------
@@ -271,6 +273,51 @@ def test_ids_of_agrees_with_its_reference(ids: list[Any]) -> None:
         assert got is None  # not a string: the reference, which converts, runs instead
     else:
         assert got == ref
+
+
+# ---- field_values and find (pairing by the first key, in bulk) ------------------------------
+
+
+def test_field_values_agrees_with_its_reference() -> None:
+    users = [
+        User(userName=f"u{i}@x", externalId=None if i % 3 == 0 else f"e{i}") for i in range(150)
+    ]
+    for name in ("externalId", "userName", "groups"):
+        got = _speedups.field_values(users, name)
+        assert got == build.field_values_python(users, name)
+        assert got is not None and all(
+            a is b for a, b in zip(got, map(getattr, users, [name] * 150), strict=True)
+        )
+
+    class Plain:  # attributes, but none in its __dict__ under that name
+        externalId = "class attribute"
+
+    assert build.field_values_python([Plain()], "externalId") == ["class attribute"]
+    assert _speedups.field_values([Plain()], "externalId") is None  # left to the reference
+    assert build._first_keys([Plain()], ["p"], "externalId") == ["class attribute"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "b", "c", "A", "", None, "z"]), max_size=12),
+    st.sets(st.sampled_from(["a", "b", "c", "A", ""]), max_size=5),
+)
+def test_find_agrees_with_its_reference(values: list[str | None], keys: set[str]) -> None:
+    index = {k: {"id": k} for k in keys}
+    got = _speedups.find(index, values)
+    assert got == match.find_python(index, values)
+    if got is not None:  # the very resources
+        assert all(
+            r is (None if v is None else index.get(v)) for r, v in zip(got[0], values, strict=True)
+        )
+
+
+def test_find_leaves_what_is_not_a_str_to_its_reference() -> None:
+    index = {"a": {"id": "a"}}
+    assert _speedups.find(index, ["a", 1]) is None
+    assert match.find(index, ["a", 1]) == ([{"id": "a"}, None], 1)  # type: ignore[list-item]
+    assert _speedups.find(index, ["a", "a"]) is None  # two find one: pair one at a time
+    assert match.find_python(index, ["a", "a"]) is None
 
 
 # ---- Python code run by a comparison, and inputs off the plain JSON ---------------------------

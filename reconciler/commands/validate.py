@@ -85,7 +85,9 @@ def run(
         access = evaluate(state)
         if not policy_set.diagnostics:
             grants = {user: acc.as_dict() for user, acc in access.items()}
-            diags += to_diagnostics(evaluate_state(policy_set, state, grants, rule_matches(access)))
+            diags += to_diagnostics(
+                evaluate_state(policy_set, state, grants, rule_matches(access.values()))
+            )
         diags += _rule_lints(state, access)
         diags += _profile_lints(state)
     ok = result.state is not None and not has_errors(diags)
@@ -106,7 +108,9 @@ def _rule_lints(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> l
     """Rules that match nobody or are shadowed, as warnings at the rule (as the plan shows)."""
     sources = dict(zip((r.name for r in state.rules), state.rule_sources, strict=False))
     hint = "reorder, narrow or remove the rule"
-    found = [(sources.get(rule.name), message, hint) for rule, message in lint(state, access)]
+    found = [
+        (sources.get(rule.name), message, hint) for rule, message in lint(state, access.values())
+    ]
     return _warnings(found, "rule-lint")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_, is_not, itemgetter
 from typing import Any
 
 from reconciler.desired.models import CORE_USER, OwnershipMode, User
@@ -177,7 +177,6 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
         first=_first_keys(users, names, keys[0] if keys else ""),
     )
     accs = Evaluator(state).each(state)
-    access = dict(zip(names, accs, strict=True))
     matched = pairing.matched
     ids = b.ids
     ids.update(ids_of(names, matched) or ids_of_python(names, matched))
@@ -209,8 +208,14 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     if spec is None:
         differ = [i for i, r in enumerate(compared) if r is not None]
     else:
-        differ = quick.scan(users, compared, grants, ids, spec)
-    created = [i for i, r in enumerate(matched) if r is None and (wanted is None or wanted[i])]
+        differ = quick.scan(users, compared, grants and grants[0], ids, spec)
+    # Desired users no live one pairs with (most plans have none: found first without
+    # reading the resources, as `None in matched` would, comparing each with None).
+    created = (
+        [i for i, r in enumerate(matched) if r is None and (wanted is None or wanted[i])]
+        if any(map(is_, matched, repeat(None)))
+        else []
+    )
     for i in sorted((*differ, *created)) if created else differ:
         _user(b, users[i], accs[i], matched[i], pairing.how(i), protected)
     # Every live user read: the compared ones, and those no user pairs with or this plan
@@ -231,7 +236,7 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     # read), ambiguous matches, then the users' own.
     before, own = b.diags[:mark], b.diags[mark:]
     b.diags.clear()
-    for rule, message in lint(state, access):
+    for rule, message in lint(state, accs):
         b.warn(message, "reorder, narrow or remove the rule", subject=rule.name, code="rule-lint")
     b.diags += before
     for i, message in pairing.errors:
@@ -383,7 +388,19 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
     return _finish(b, partial)
 
 
-_EXTERNAL_ID = attrgetter("externalId")
+def field_values_python(models: Sequence[Any], name: str) -> list[Any]:
+    """Each model's value of the field ``name``. The reference of
+    ``reconciler._speedups.field_values``, which reads each model's fields from its
+    ``__dict__``, as pydantic keeps them, and answers None where one is not there."""
+    return list(map(attrgetter(name), models))
+
+
+_native_fields: Callable[[Sequence[Any], str], list[Any] | None]
+try:
+    from reconciler._speedups import field_values as _native_fields
+except ImportError:  # built without a C compiler: the reference runs
+    _native_fields = field_values_python
+field_values = _native_fields
 
 
 def ids_of_python(names: Sequence[str], matched: Sequence[dict[str, Any] | None]) -> dict[str, str]:
@@ -404,36 +421,43 @@ def _first_keys(users: Sequence[User], names: Sequence[str], key: str) -> list[s
     """Each user's one value for the first matching key, for pairing in bulk (None: the key
     can hold several values)."""
     if key == "externalId":
-        return list(map(_EXTERNAL_ID, users))  # "" finds nothing, as None does
+        # "" finds nothing, as None does.
+        found = field_values(users, key)
+        return found if found is not None else field_values_python(users, key)
     if key == "userName":
         return list(names)
     return None
 
 
-def _quick_grants(accs: Sequence[EffectiveAccess]) -> list[scimmap.QuickGrants]:
-    """What the rules give each user, for the quick check: built once per access object
-    (users of the same groups share one)."""
-    built = {id(a): scimmap.quick_grants(a) for a in {id(a): a for a in accs}.values()}
-    return list(map(built.__getitem__, map(id, accs)))
+def _quick_grants(
+    accs: Sequence[EffectiveAccess],
+) -> tuple[list[scimmap.QuickGrants], dict[int, int]]:
+    """What the rules give each user, for the quick check, built once per access object
+    (users of the same groups share one); and, by the id() of each of those, how many grant
+    values a user holding exactly it has (scimmap.grant_count)."""
+    distinct = dict(zip(map(id, accs), accs, strict=True))
+    built = {key: scimmap.quick_grants(a) for key, a in distinct.items()}
+    counts = {id(g): scimmap.grant_count(g) for g in built.values()}
+    return list(map(built.__getitem__, map(id, accs))), counts
 
 
 def _live_grants_of(
     compared: Sequence[dict[str, Any] | None],
     differ: Sequence[int],
-    grants: Sequence[scimmap.QuickGrants] | None,
+    grants: tuple[Sequence[scimmap.QuickGrants], dict[int, int]] | None,
     others: Sequence[dict[str, Any]],
 ) -> int:
     """:func:`_live_grants` of the live users ``compared`` and ``others``, counting a user
     the quick check found exactly as the rules give it (compared, not in ``differ``) from
-    what the rules give (once per access object), without reading it again."""
+    what the rules give (:func:`_quick_grants`), without reading it again."""
     if grants is None:  # no rules: the quick check did not read the grant attributes
         return _live_grants([*filter(None, compared), *others])
-    counts = {id(g): scimmap.grant_count(g) for g in {id(g): g for g in grants}.values()}
+    each, counts = grants
     # Paired users by "is not None", not by truth: the truth of a dict reads it, and reading
     # 100,000 resources again is what this function is here to avoid.
     paired = map(is_not, compared, repeat(None))
-    n = sum(map(counts.__getitem__, map(id, compress(grants, paired))))
-    n -= sum(counts[id(grants[i])] for i in differ)
+    n = sum(map(counts.__getitem__, map(id, compress(each, paired))))
+    n -= sum(counts[id(each[i])] for i in differ)
     return n + _live_grants([*filter(None, map(compared.__getitem__, differ)), *others])
 
 

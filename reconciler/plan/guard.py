@@ -35,7 +35,7 @@ def guard(
             user: shared.get(id(acc)) or shared.setdefault(id(acc), acc.as_dict())
             for user, acc in access.items()
         }
-        violations = evaluate_state(policies, state, grants, rule_matches(access))
+        violations = evaluate_state(policies, state, grants, rule_matches(access.values()))
         violations += evaluate_plan(policies, plan, tenant_subject(state.tenant))
         diags += [
             PlanDiagnostic(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import is_not, not_
+from operator import is_, is_not
 from typing import Any, cast
 
 Resource = dict[str, Any]
@@ -98,6 +98,38 @@ try:
 except ImportError:  # built without a C compiler: the reference runs
     _native = None
 index_strings = _native if _native is not None else index_strings_python
+
+
+def find_python(
+    index: dict[str, Resource], values: Sequence[str | None]
+) -> tuple[list[Resource | None], int] | None:
+    """What each value finds in ``index`` (None finds nothing), and how many found
+    something; None when two equal values found something (who claims it then depends on
+    the order: the caller pairs one object at a time). The reference of
+    ``reconciler._speedups.find``, which also answers None for a value that is not a str."""
+    lookup = cast(Callable[[str | None], Resource | None], index.get)
+    found = list(map(lookup, values))
+    kept = list(compress(values, map(is_not, found, repeat(None))))
+    return (found, len(kept)) if len(set(kept)) == len(kept) else None
+
+
+_native_find: Callable[[dict[str, Resource], Sequence[str | None]], Any] | None
+try:
+    from reconciler._speedups import find as _native_find
+except ImportError:  # built without a C compiler: the reference runs
+    _native_find = None
+
+
+def find(
+    index: dict[str, Resource], values: Sequence[str | None]
+) -> tuple[list[Resource | None], int] | None:
+    """:func:`find_python`, in C where built (its answer None, for a value that is not a
+    str, is then checked by the reference)."""
+    if _native_find is not None:
+        got = _native_find(index, values)
+        if got is not None:
+            return cast(tuple[list[Resource | None], int], got)
+    return find_python(index, values)
 
 
 class Pairer:
@@ -239,18 +271,15 @@ def _pair_by_first_key(
     index = None if fold is None else index_strings(live, key, fold)
     if index is None:
         return None  # a value several live objects hold, or not a plain string
-    # index.get(None) is None: an object without a value finds nothing.
-    lookup = cast(Callable[[str | None], Resource | None], index.get)
-    found = list(map(lookup, first))
-    hit = list(map(is_not, found, repeat(None)))
     # The key is single-valued, so two objects find one live object only by one value.
-    values = list(compress(first, hit))
-    if len(set(values)) != len(values):
-        return None
+    got = find(index, first)
+    if got is None:
+        return None  # two objects find one live object
+    found, hits = got
     result = Pairing(matched=found, first_key=key)
-    rest = list(compress(range(count), map(not_, hit)))
+    rest = [] if hits == count else list(compress(range(count), map(is_, found, repeat(None))))
     if rest:
-        claimed = set(map(id, compress(found, hit)))
+        claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
         pairer = Pairer(live, keys, extract, label, desired_label)
         pairer.indexes[key] = cast(dict[str, Resource | _Dups], index)
         for i in rest:
@@ -262,9 +291,9 @@ def _pair_by_first_key(
         result.matched_by = pairer.result.matched_by
         result.errors = pairer.result.errors
         result.contested = pairer.result.contested
-        paired = len(values) + len(pairer.pairs)
+        paired = hits + len(pairer.pairs)
     else:
-        paired = len(values)
+        paired = hits
     if paired != len(live):
         claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
         result.unmatched_live = [r for r in live if id(r) not in claimed]

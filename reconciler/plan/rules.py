@@ -8,7 +8,7 @@ out. History, policies and the plan all use this one evaluator.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,16 +99,17 @@ def _condition(user: User, c: Condition) -> bool:
             return s.endswith(str(c.value).casefold())
 
 
-def matches(rule: Rule, user: User, groups: frozenset[str]) -> tuple[str, ...] | None:
+def matches(rule: Rule, user: User | None, groups: frozenset[str]) -> tuple[str, ...] | None:
     """The groups through which ``rule`` matches ``user`` (``()`` when it matches on
-    conditions alone), or ``None`` when it does not match. ``groups`` are casefolded."""
+    conditions alone), or ``None`` when it does not match. ``groups`` are casefolded;
+    ``user`` may be None for a rule without conditions."""
     m = rule.match
     via_any = [g for g in m.groups_any if g.casefold() in groups]
     if m.groups_any and not via_any:
         return None
     if any(g.casefold() not in groups for g in m.groups_all):
         return None
-    if not all(_condition(user, c) for c in m.conditions):
+    if m.conditions and (user is None or not all(_condition(user, c) for c in m.conditions)):
         return None
     return tuple(via_any) + tuple(m.groups_all)
 
@@ -151,18 +152,18 @@ class Evaluator:
         by_groups = self.by_groups
         if by_groups is None:
             return list(map(self._signed, users, mine))
-        missing = set(mine).difference(by_groups)
-        if missing:
-            holder = dict(zip(mine, users, strict=True))  # a user of each set of groups
-            for groups in missing:
-                by_groups[groups] = self._signed(holder[groups], groups)
+        # Without conditions no rule reads the user, only its groups: no user is needed.
+        for groups in set(mine).difference(by_groups):
+            by_groups[groups] = self._signed(None, groups)
         return list(map(by_groups.__getitem__, mine))
 
-    def _signed(self, user: User, mine: frozenset[str]) -> EffectiveAccess:
+    def _signed(self, user: User | None, mine: frozenset[str]) -> EffectiveAccess:
+        """``user``: None only when no rule has conditions (``self.tested`` empty)."""
         groups = mine & self.relevant
         # Without conditions, the groups alone are the signature.
         signature: Any = groups
         if self.tested:
+            assert user is not None
             signature = (groups, tuple(str(_attr_value(user, a)) for a in self.tested))
         acc = self.cache.get(signature)
         if acc is None:
@@ -184,7 +185,7 @@ def evaluate(state: DesiredState) -> dict[str, EffectiveAccess]:
     return out
 
 
-def _access(rules: list[Rule], user: User, groups: frozenset[str]) -> EffectiveAccess:
+def _access(rules: list[Rule], user: User | None, groups: frozenset[str]) -> EffectiveAccess:
     acc = EffectiveAccess()
     for rule in rules:
         via = matches(rule, user, groups)
@@ -205,18 +206,19 @@ def _access(rules: list[Rule], user: User, groups: frozenset[str]) -> EffectiveA
     return acc
 
 
-def rule_matches(access: Mapping[str, EffectiveAccess]) -> dict[str, int]:
-    """How many users each rule matches."""
+def rule_matches(access: Iterable[EffectiveAccess]) -> dict[str, int]:
+    """How many users each rule matches; ``access``: each user's effective access."""
     counts: dict[str, int] = {}
-    for acc in access.values():
+    for acc in access:
         for name in acc.rules:
             counts[name] = counts.get(name, 0) + 1
     return counts
 
 
-def lint(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> list[tuple[Rule, str]]:
+def lint(state: DesiredState, access: Collection[EffectiveAccess]) -> list[tuple[Rule, str]]:
     """Warnings: rules matching nobody, and shadowed rules (never win a single-valued grant
-    and add no multi-valued value that other matching rules do not already give)."""
+    and add no multi-valued value that other matching rules do not already give).
+    ``access``: each user's effective access."""
     counts = rule_matches(access)
     out: list[tuple[Rule, str]] = []
     for rule in state.rules:
@@ -224,7 +226,7 @@ def lint(state: DesiredState, access: Mapping[str, EffectiveAccess]) -> list[tup
             out.append((rule, f"rule '{rule.name}' matches no user"))
             continue
         contributes = False
-        for acc in access.values():
+        for acc in access:
             if rule.name not in acc.rules:
                 continue
             if any(b.rule == rule.name for _, b in acc.single.values()):

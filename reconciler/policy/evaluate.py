@@ -179,7 +179,7 @@ def evaluate_state(
         if grants is None:
             grants = {user: acc.as_dict() for user, acc in access.items()}
         if rule_matches is None:
-            rule_matches = count_matches(access)
+            rule_matches = count_matches(access.values())
     names = group_names(state)
     users = (
         (u.userName, user_subject(state, u, grants.get(u.userName.casefold()), names), src)
