@@ -17,6 +17,8 @@
  *       reconciler.plan.build.field_values_python
  *   find(index, values) -> (found, hits) | None
  *       reconciler.plan.match.find_python
+ *   same_members(desired, members, ids) -> bool | None
+ *       reconciler.plan.build.same_members_python
  *
  * Where a Python function answers None ("take the general path"), so does its port, and
  * the port may answer None where the reference would not (never the other way round); the
@@ -1069,6 +1071,104 @@ done:
     return result;
 }
 
+/* ---- same_members ------------------------------------------------------------------------
+ *
+ * same_members(desired, members, ids) -> bool | None: whether a live group's members (its
+ * "members" value: [{"value": id, ...}, ...]) are exactly the users desired (casefolded
+ * userNames, each once) by their live ids (ids: userName -> id). None when members is not a
+ * list of exact dicts each with an exact str "value", or desired not of exact strs, or ids
+ * not an exact dict (the caller then compares in Python). The reference:
+ * reconciler.plan.build.same_members_python.
+ *
+ * The ids of a group's members lie all over memory (the users of 2,000 groups); they are
+ * looked up a block at a time, and each block's names and ids fetched ahead (PREFETCH). */
+
+#define MEMBERS_BLOCK 16
+
+static PyObject *
+same_members(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "same_members(desired, members, ids)");
+        return NULL;
+    }
+    PyObject *ids = args[2];
+    if (!PyList_CheckExact(args[1]) || !PyDict_CheckExact(ids)) {
+        Py_RETURN_NONE;
+    }
+    /* Tuples hold every item: a str's hash and == run no Python code, but a dict's items
+     * are only borrowed while the set is built. */
+    PyObject *desired = PySequence_Tuple(args[0]);
+    PyObject *members = desired ? PySequence_Tuple(args[1]) : NULL;
+    PyObject *live = members ? PySet_New(NULL) : NULL, *result = NULL;
+    if (live == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(members);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *m = PyTuple_GET_ITEM(members, i);
+        PyObject *v = PyDict_CheckExact(m) ? PyDict_GetItemWithError(m, s_value) : NULL;
+        if (v == NULL || !PyUnicode_CheckExact(v)) {
+            result = PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+            goto done;
+        }
+        if (PySet_Add(live, v) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(desired);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(desired, i))) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    if (k != PySet_GET_SIZE(live)) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    PyObject **names = &PyTuple_GET_ITEM(desired, 0);
+    for (Py_ssize_t start = 0; start < k; start += MEMBERS_BLOCK) {
+        Py_ssize_t end = k - start < MEMBERS_BLOCK ? k : start + MEMBERS_BLOCK, held = 0;
+        PyObject *found[MEMBERS_BLOCK];
+        int verdict = 1; /* 1: all members so far, 0: not, -1: error, 2: cautious */
+        for (Py_ssize_t i = start; i < end; i++) {
+            PREFETCH(names[i]);
+        }
+        for (Py_ssize_t i = start; i < end && verdict == 1; i++) {
+            PyObject *id = PyDict_GetItemWithError(ids, names[i]);
+            if (id == NULL) {
+                verdict = PyErr_Occurred() ? -1 : 0; /* a desired member with no live id */
+            }
+            else if (!PyUnicode_CheckExact(id)) {
+                verdict = 2;
+            }
+            else {
+                found[held++] = Py_NewRef(id);
+                PREFETCH(id);
+            }
+        }
+        /* Exact strs against a set of exact strs: no Python code runs. */
+        for (Py_ssize_t j = 0; j < held && verdict == 1; j++) {
+            int in = PySet_Contains(live, found[j]);
+            verdict = in < 0 ? -1 : in;
+        }
+        for (Py_ssize_t j = 0; j < held; j++) {
+            Py_DECREF(found[j]);
+        }
+        if (verdict != 1) {
+            result = verdict < 0 ? NULL : Py_NewRef(verdict == 0 ? Py_False : Py_None);
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_True);
+done:
+    Py_XDECREF(desired);
+    Py_XDECREF(members);
+    Py_XDECREF(live);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(users, lives, grants, ids, spec) -> list[int]\n\n"
@@ -1084,6 +1184,9 @@ static PyMethodDef methods[] = {
      "ids_of(names, matched) -> dict | None\n\nSee reconciler.plan.build.ids_of_python."},
     {"field_values", (PyCFunction)(void (*)(void))field_values, METH_FASTCALL,
      "field_values(models, name) -> list | None\n\nSee reconciler.plan.build.field_values_python."},
+    {"same_members", (PyCFunction)(void (*)(void))same_members, METH_FASTCALL,
+     "same_members(desired, members, ids) -> bool | None\n\n"
+     "See reconciler.plan.build.same_members_python."},
     {"find", (PyCFunction)(void (*)(void))find, METH_FASTCALL,
      "find(index, values) -> (found, hits) | None\n\nSee reconciler.plan.match.find_python."},
     {NULL, NULL, 0, NULL},

@@ -54,6 +54,7 @@ def test_the_c_module_is_built_and_used() -> None:
     assert build.ids_of is _speedups.ids_of
     assert build.field_values is _speedups.field_values
     assert match._native_find is _speedups.find
+    assert build._native_same is _speedups.same_members
 
 
 # ---- scan -------------------------------------------------------------------------------
@@ -318,6 +319,48 @@ def test_find_leaves_what_is_not_a_str_to_its_reference() -> None:
     assert match.find(index, ["a", 1]) == ([{"id": "a"}, None], 1)  # type: ignore[list-item]
     assert _speedups.find(index, ["a", "a"]) is None  # two find one: pair one at a time
     assert match.find_python(index, ["a", "a"]) is None
+
+
+# ---- same_members ----------------------------------------------------------------------------
+
+_NAMES = [f"u{i}@x" for i in range(40)]
+_IDS = {n: f"id{i}" for i, n in enumerate(_NAMES) if i % 9}  # every ninth user not paired
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_NAMES), max_size=40, unique=True),
+    st.lists(
+        st.one_of(
+            st.sampled_from(sorted(_IDS.values())).map(lambda v: {"value": v}),
+            st.sampled_from(sorted(_IDS.values())).map(lambda v: {"value": v, "display": "x"}),
+            st.just({"value": "stranger"}),
+        ),
+        max_size=45,
+    ),
+    st.booleans(),
+)
+def test_same_members_agrees_with_its_reference(
+    desired: list[str], members: list[dict[str, Any]], exact: bool
+) -> None:
+    if exact:  # the common case: the live group holds exactly the desired members
+        members = [{"value": _IDS[n]} for n in reversed(desired) if n in _IDS]
+    got = _speedups.same_members(desired, members, _IDS)
+    assert got == build.same_members_python(desired, members, _IDS)
+    assert got == build.same_members(desired, members, _IDS)
+
+
+def test_same_members_leaves_what_is_not_plain_json_to_its_reference() -> None:
+    ids = {"a@x": "1", "b@x": "2"}
+    for members in (None, [{"value": 1}], [{"display": "no value"}], ["1"], ({"value": "1"},)):
+        assert _speedups.same_members(["a@x"], members, ids) is None
+    assert _speedups.same_members(["a@x"], [{"value": "1"}], {"a@x": 1}) is None
+    assert _speedups.same_members([1], [{"value": "1"}], ids) is None
+    assert _speedups.same_members(["a@x", "b@x"], [{"value": "2"}, {"value": "1"}], ids) is True
+    # Listed twice live: one member, as the reference's set of ids counts it.
+    twice = [{"value": "1"}, {"value": "1"}]
+    assert _speedups.same_members(["a@x"], twice, ids) is True
+    assert build.same_members_python(["a@x"], twice, ids) is True
 
 
 # ---- Python code run by a comparison, and inputs off the plain JSON ---------------------------

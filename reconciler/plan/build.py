@@ -347,6 +347,8 @@ def build_plan(state: DesiredState, live: LiveState, ctx: PlanContext) -> Plan:
             gid, version = str(r["id"]), (r.get("meta") or {}).get("version")
             if whole:
                 _compare_group(b, g, r, how)
+            if same_members(members, r.get("members"), b.ids):
+                continue  # every desired member is a member already, and nobody else is
             live_members = _member_ids(r.get("members"))
         _members(b, g.displayName, gid, version, members, live_members, partial)
 
@@ -1023,6 +1025,31 @@ def _member_ids(members: Any) -> set[str]:
     return {str(m.get("value")) for m in members if isinstance(m, dict)}
 
 
+def same_members_python(desired: Sequence[str], members: Any, ids: Mapping[str, str]) -> bool:
+    """Whether a live group's ``members`` are exactly the users ``desired`` (casefolded
+    userNames, each once), by their live ``ids``: paired users have distinct ids, and one not
+    paired has none, which no live group lists. The reference of
+    ``reconciler._speedups.same_members``."""
+    live_ids = _member_ids(members)
+    return len(desired) == len(live_ids) and live_ids.issuperset(map(ids.get, desired))
+
+
+_native_same: Callable[[Sequence[str], Any, Mapping[str, str]], bool | None] | None
+try:
+    from reconciler._speedups import same_members as _native_same
+except ImportError:  # built without a C compiler: the reference runs
+    _native_same = None
+
+
+def same_members(desired: Sequence[str], members: Any, ids: Mapping[str, str]) -> bool:
+    """:func:`same_members_python`, in C where built and the members are plain JSON."""
+    if _native_same is not None:
+        got = _native_same(desired, members, ids)
+        if got is not None:
+            return got
+    return same_members_python(desired, members, ids)
+
+
 def _members(
     b: _Builder,
     group: str,
@@ -1035,8 +1062,7 @@ def _members(
     """Add and remove members of a group so that it holds ``desired`` (casefolded
     userNames, each once) and nobody else."""
     ids = b.ids
-    # Every desired member is a member already, and nobody else is (paired users have
-    # distinct ids; one not paired has None, which no live group lists).
+    # Every desired member is a member already, and nobody else is (see same_members).
     if len(desired) == len(live_ids) and live_ids.issuperset(map(ids.get, desired)):
         return
     by_name = b.state.user_by_name
