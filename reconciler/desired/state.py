@@ -74,8 +74,13 @@ class DesiredState:
 
     @cached_property
     def groups_of(self) -> dict[str, frozenset[str]]:
-        """Groups (casefolded displayNames) of each user (casefolded userName)."""
-        return self._memberships[1]
+        """Groups (casefolded displayNames) of each user (casefolded userName); also of a
+        name a group's ``members:`` lists that is no user. Built when first asked for: a plan
+        without lost grants to explain goes by ``user_groups``."""
+        groups_of = dict(zip(self.user_names, self.user_groups, strict=True))
+        for name, extra in self._memberships[1].items():
+            groups_of.setdefault(name, extra)
+        return groups_of
 
     @cached_property
     def user_groups(self) -> list[frozenset[str]]:
@@ -87,8 +92,9 @@ class DesiredState:
     def _memberships(
         self,
     ) -> tuple[dict[str, list[str]], dict[str, frozenset[str]], list[frozenset[str]]]:
-        """``member_lists``, ``groups_of`` and ``user_groups``, in one go: at 100,000 users a
-        plan needs them all."""
+        """``member_lists``, the groups of each name ``members:`` lists that is no user (for
+        ``groups_of``), and ``user_groups``, in one go: at 100,000 users a plan needs them
+        all."""
         folded: dict[str, str] = {}  # a group name as written → casefolded, once a spelling
         names = self.user_names
         # The C pass, where built, takes users with distinct names (a valid state).
@@ -123,15 +129,14 @@ class DesiredState:
                 union = shared.setdefault(union, union)
                 for i in at:
                     sets[i] = union
-        groups_of = dict(zip(names, sets, strict=True))
-        for name, extra in listed.items():
-            if name not in groups_of:  # listed, but no such user
-                groups_of[name] = frozenset(extra)
+        strangers = {  # listed, but no such user
+            name: frozenset(extra) for name, extra in listed.items() if name not in where
+        }
         members: dict[str, list[str]] = {fold(g.displayName): [] for g in self.groups}
         members.update(gathered)
         if listed or not unique:  # a name may be listed twice now
             members = {group: list(dict.fromkeys(names)) for group, names in members.items()}
-        return members, groups_of, sets
+        return members, strangers, sets
 
     def summary(self) -> str:
         return (

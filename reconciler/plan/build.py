@@ -456,9 +456,12 @@ def _live_grants_of(
         return _live_grants([*filter(None, compared), *others])
     each, counts = grants
     # Paired users by "is not None", not by truth: the truth of a dict reads it, and reading
-    # 100,000 resources again is what this function is here to avoid.
-    paired = map(is_not, compared, repeat(None))
-    n = sum(map(counts.__getitem__, map(id, compress(each, paired))))
+    # 100,000 resources again is what this function is here to avoid. Most plans pair every
+    # user: then none is left out (which takes a sixth of the time of leaving none out).
+    held: Iterable[scimmap.QuickGrants] = each
+    if any(map(is_, compared, repeat(None))):
+        held = compress(each, map(is_not, compared, repeat(None)))
+    n = sum(map(counts.__getitem__, map(id, held)))
     n -= sum(counts[id(each[i])] for i in differ)
     return n + _live_grants([*filter(None, map(compared.__getitem__, differ)), *others])
 

@@ -128,15 +128,15 @@ class Evaluator:
         self.relevant = frozenset(
             g.casefold() for r in self.rules for g in (*r.match.groups_any, *r.match.groups_all)
         )
-        self.groups_of = state.groups_of
+        self.state = state
         self.cache: dict[Any, EffectiveAccess] = {}
         # Without conditions, by the user's set of groups as it is (users with the same
-        # groups share one set object: DesiredState.groups_of).
+        # groups share one set object: DesiredState.user_groups).
         self.by_groups: dict[frozenset[str], EffectiveAccess] | None = None if self.tested else {}
 
     def __call__(self, user: User, key: str) -> EffectiveAccess:
         """``key``: the user's casefolded userName."""
-        mine = self.groups_of.get(key, _NONE)
+        mine = self.state.groups_of.get(key, _NONE)
         by_groups = self.by_groups
         if by_groups is not None:
             acc = by_groups.get(mine)

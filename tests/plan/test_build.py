@@ -1081,3 +1081,34 @@ def test_a_rule_matched_through_several_groups_names_them_all() -> None:
     assert str(Because("R", 5, ("Support",))) == "rule 'R' (priority 5) via group Support"
     assert str(Because("R", 5, ("A", "B", "C"))) == "rule 'R' (priority 5) via groups A, B and C"
     assert str(Because("R", 5, ())) == "rule 'R' (priority 5)"
+
+
+@pytest.mark.parametrize(
+    "targets", [(), ("bob@x.example",), ("nobody-else@x.example", "eve@x.example")]
+)
+def test_live_grants_counts_every_live_user_once_whatever_path_counts_it(
+    targets: tuple[str, ...],
+) -> None:
+    """The base of lost_grants' relative limit is every grant value live users hold. The plan
+    counts a user the quick check found exactly as the rules give it from the rules, and
+    reads the others (changed, not paired, not covered by a partial plan): the sum must be
+    the same as reading every live user."""
+    users = "".join(
+        f"  - userName: {n}@x.example\n    externalId: '{n}'\n    title: T\n    groups: [{g}]\n"
+        for n, g in (("alice", "Admins, Staff"), ("bob", "Staff"), ("carol", "Staff"))
+    )
+    s = state(users + "  - userName: dave@x.example\n    groups: [Admins]\n", GROUPS, RULES)
+    created = plan(s).changes
+    bodies = {c.key: c.body for c in created if c.action == "create" and c.resource_type == "User"}
+    live = [{**body, "id": f"u-{key}"} for key, body in bodies.items() if key != "dave@x.example"]
+    live[1]["title"] = "changed outside git"  # bob: compared fully
+    live[2]["entitlements"] = [*live[2]["entitlements"], {"value": "Extra"}]  # carol
+    eve = live_user("eve@x.example", "u-eve", roles=[{"value": "admin"}], entitlements=[])
+    live.append(eve)  # not in desired-state
+
+    def held(u: dict[str, Any]) -> int:
+        n = len(u.get("entitlements") or []) + len(u.get("roles") or [])
+        return n + sum(1 if isinstance(v, str) else len(v) for v in u.get(ACCESS, {}).values())
+
+    p = plan(s, live, targets=targets)
+    assert p.live_grants == sum(map(held, live)) == 12
