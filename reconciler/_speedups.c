@@ -1117,12 +1117,6 @@ same_members(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_ssize_t k = PyTuple_GET_SIZE(desired);
-    for (Py_ssize_t i = 0; i < k; i++) {
-        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(desired, i))) {
-            result = Py_NewRef(Py_None);
-            goto done;
-        }
-    }
     if (k != PySet_GET_SIZE(live)) {
         result = Py_NewRef(Py_False);
         goto done;
@@ -1136,6 +1130,10 @@ same_members(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PREFETCH(names[i]);
         }
         for (Py_ssize_t i = start; i < end && verdict == 1; i++) {
+            if (!PyUnicode_CheckExact(names[i])) { /* read here, once it is fetched */
+                verdict = 2;
+                break;
+            }
             PyObject *id = PyDict_GetItemWithError(ids, names[i]);
             if (id == NULL) {
                 verdict = PyErr_Occurred() ? -1 : 0; /* a desired member with no live id */

@@ -6,16 +6,20 @@ of the live pages it compares (issue: plan); the sample policies add at most 50%
 time (issue: policies). Also printed: the whole `reconciler plan` wall time and peak memory.
 
 The machine this runs on is often shared, so in-process figures are CPU time (process_time),
-the best of three runs of each side. The core's ratio is read twice, and both readings must
-meet the goal: with Python's collector on, as in any process (json.loads then also pays for
-rescanning the desired state around it), and with it paused, as `reconciler plan` runs both
-its read and its plan (reconciler.gcpause). Each core run starts from the desired state as
-the loader leaves it: what the plan derives and keeps on it (memberships) is dropped first,
-so every run pays for deriving it. The policy overhead is judged on both readings, the larger one counting: the wall time of a
-whole `reconciler plan` with and without them (after a warm-up run, so both find the
-tenant's caches full), and their cost measured in process (guard with minus without them)
-over the CPU time of a whole `reconciler plan` without them, which one run of each whole
-command cannot resolve on a shared machine.
+the best of three runs of each side. The core's ratio is read three times, and every reading
+must meet the goal: with Python's collector on, as in any process (json.loads then also pays
+for rescanning the desired state around it); with it paused, as `reconciler plan` runs both
+its read and its plan (reconciler.gcpause); and paused, with the live users listed in another
+order than desired-state's, as a tenant usually lists them (here userName order, as after an
+apply, against desired-state kept by department): the core then reads one side of each pair
+out of memory order, which costs it memory waits that json.loads does not have. Each core run
+starts from the desired state as the loader leaves it: what the plan derives and keeps on it
+(memberships) is dropped first, so every run pays for deriving it. The policy overhead is
+judged on two readings, the larger one counting: the wall time of a whole `reconciler plan`
+with and without them (after a warm-up run, so both find the tenant's caches full), and their
+cost measured in process (guard with minus without them) over the CPU time of a whole
+`reconciler plan` without them, which one run of each whole command cannot resolve on a
+shared machine.
 """
 
 from __future__ import annotations
@@ -107,8 +111,13 @@ def _underived(state: DesiredState) -> None:
         state.__dict__.pop(name, None)
 
 
-def live_pages(state: DesiredState, changed: float) -> tuple[list[bytes], list[bytes]]:
-    """SCIM list pages (JSON bytes) of a tenant that matches ``state`` but for ``changed``."""
+def live_pages(
+    state: DesiredState, changed: float, *, order: str = "desired"
+) -> tuple[list[bytes], list[bytes]]:
+    """SCIM list pages (JSON bytes) of a tenant that matches ``state`` but for ``changed``.
+    ``order``: "desired" lists the users in desired-state's order; "userName" in userName
+    order, as a tenant lists the accounts `reconciler apply` created (it creates them in the
+    plan's order) while desired-state keeps its users by department."""
     rng = random.Random(1)
     access = evaluate(state)
     ids = {u.userName.casefold(): f"u{i}" for i, u in enumerate(state.users)}
@@ -132,6 +141,8 @@ def live_pages(state: DesiredState, changed: float) -> tuple[list[bytes], list[b
                 "meta": {"version": 'W/"1"', "resourceType": "Group"},
             }
         )
+    if order == "userName":
+        users.sort(key=lambda u: str(u["userName"]).casefold())
     page = lambda rs: json.dumps({"totalResults": len(rs), "Resources": rs}).encode()  # noqa: E731
     return (
         [page(users[i : i + 1000]) for i in range(0, len(users), 1000)],
@@ -214,6 +225,16 @@ def main() -> bool:
             whole(no_policies)  # fills the server's caches: both timed runs find them full
             bare_plan, bare_cpu, _ = whole(no_policies)
             with_plan, with_cpu, r = whole(REPO / "policies")
+        # The same tenant listed in another order than desired-state's (userName order, as
+        # after an apply; desired-state by department): the core then reads one side of
+        # each pair out of memory order. json.loads costs the same either way.
+        upages, gpages = live_pages(state, 0.01, order="userName")
+        other = LiveState("local:tenant.db", tuple(_parse(upages)), tuple(_parse(gpages)))
+        other_parse = _best(lambda: (_parse(upages), _parse(gpages)), paused=True)[0]
+        other_core, other_plan = _best(
+            lambda: build_plan(state, other, ctx), paused=True, before=fresh
+        )
+        assert other_plan.plan_hash == plan.plan_hash  # the same plan, whatever the order
         rss = int(r.stderr.rsplit("PEAK_RSS ", 1)[-1].split()[0]) / 1024
         errors = [
             d["message"]
@@ -234,6 +255,12 @@ def main() -> bool:
         f"  the same with the collector paused, as `reconciler plan` runs both: "
         f"json.loads {parse_paused:.2f} s, core {core_paused:.2f} s, "
         f"ratio {ratio_paused:.2f} (goal <= 1.50)"
+    )
+    ratio_other = other_core / other_parse
+    print(
+        f"  live users listed in another order than desired-state's, collector paused: "
+        f"json.loads {other_parse:.2f} s, core {other_core:.2f} s, ratio {ratio_other:.2f} "
+        "(goal <= 1.50)"
     )
     print(f"plan core + guard without policies: {without:7.2f} s")
     print(f"plan core + guard with policies:    {with_policies:7.2f} s   (+{overhead * 100:.0f}%)")
@@ -265,10 +292,8 @@ def main() -> bool:
     for e in errors[:3]:
         print(f"  plan diagnostic (error): {e[:160]}")
     verdicts = {
-        "plan core <= 1.5x json.loads, collector on and paused (issue: plan)": max(
-            ratio, ratio_paused
-        )
-        <= 1.5,
+        "plan core <= 1.5x json.loads, collector on and paused, live in either order "
+        "(issue: plan)": max(ratio, ratio_paused, ratio_other) <= 1.5,
         "policies add <= 50% to reconciler plan (issue: policies)": max(
             wall_overhead, whole_overhead
         )
