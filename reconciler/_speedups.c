@@ -468,7 +468,7 @@ check(const Spec *spec, PyObject *u, PyObject *live, PyObject *grants, PyObject 
 #define PREFETCH(p) ((void)(p)) /* other compilers: the reads below still overlap */
 #endif
 
-#define WARM_BLOCK 64
+#define WARM_BLOCK 32
 #define WARM_ROOM 8192
 
 /* Room for two levels of WARM_ROOM pointers, allocated at the first block (NULL before,

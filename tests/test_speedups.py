@@ -502,7 +502,7 @@ def test_user_groups_and_index_strings_agree_off_the_usual_inputs() -> None:
 
 
 def test_warming_a_block_never_changes_an_answer_whatever_the_live_resources_hold() -> None:
-    # Before each block of 64 users, scan and user_groups read ahead what the block reaches,
+    # Before each block of 32 users, scan and user_groups read ahead what the block reaches,
     # a level at a time, into a buffer of fixed room. Whatever they meet (cycles, a dict
     # with more items than the room, objects with or without a __dict__, other types), the
     # answers are the reference's, and nothing is changed.
