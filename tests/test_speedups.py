@@ -155,7 +155,12 @@ def test_a_plan_is_the_same_without_the_c_module(
     rng = random.Random(seed)
     users = _drift(list(live.users), rng)
     del users[rng.randrange(len(users))]  # someone to create
-    drifted = LiveState(live.url, tuple(users), live.groups)
+    groups = copy.deepcopy(list(live.groups))
+    everyone = [{"value": str(u["id"])} for u in users]
+    for n, g in enumerate(rng.sample(groups, 4)):  # members gone; others added in the console
+        outsider = next(m for m in everyone if m not in g["members"])
+        g["members"] = g["members"][1:] if n < 2 else [*g["members"], outsider]
+    drifted = LiveState(live.url, tuple(users), tuple(groups))
 
     def fresh() -> DesiredState:
         for name in ("user_names", "members", "member_lists", "groups_of", "user_groups"):
@@ -168,9 +173,13 @@ def test_a_plan_is_the_same_without_the_c_module(
     monkeypatch.setattr(state_module, "_native", None)
     monkeypatch.setattr(match, "index_strings", index_strings_python)
     monkeypatch.setattr(build, "ids_of", ids_of_python)
+    monkeypatch.setattr(build, "field_values", build.field_values_python)
+    monkeypatch.setattr(match, "_native_find", None)
+    monkeypatch.setattr(build, "_native_same", None)
     python = build_plan(fresh(), drifted, PlanContext(now=NOW))
     assert native.changes and native.plan_hash == python.plan_hash
     assert native.model_dump() == python.model_dump()
+    assert {c.action for c in native.changes} >= {"add_member", "remove_member", "create"}
 
 
 # ---- user_groups --------------------------------------------------------------------------
