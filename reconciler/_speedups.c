@@ -38,6 +38,63 @@
 static PyObject *s_dict, *s_active, *s_name, *s_attributes, *s_manager, *s_value, *s_type,
     *s_primary, *s_user_ref, *s_entitlements, *s_roles, *s_casefold, *s_groups, *s_id;
 
+/* A new dict with room for n entries without growing as they come (a 100,000-entry dict
+ * otherwise grows fifteen times, copying its entries each time). Python 3.11 and 3.12
+ * declare the function in their headers; later ones keep it internal, and there the dict
+ * grows. */
+static inline PyObject *
+dict_for(Py_ssize_t n)
+{
+#if PY_VERSION_HEX < 0x030D0000 && !defined(Py_LIMITED_API)
+    return _PyDict_NewPresized(n);
+#else
+    (void)n;
+    return PyDict_New();
+#endif
+}
+
+/* A set of pointers (open addressing, linear probing): which objects a pass met already,
+ * without the hashing and growing of a Python set. Objects are compared by address only. */
+typedef struct {
+    uintptr_t *slots;
+    size_t mask;
+    int shift; /* 64 - log2 of the number of slots */
+} Seen;
+
+static int
+seen_init(Seen *s, Py_ssize_t n)
+{
+    size_t size = 16;
+    s->shift = 60;
+    while (size < (size_t)n * 2) {
+        size *= 2;
+        s->shift--;
+    }
+    s->slots = PyMem_Calloc(size, sizeof *s->slots);
+    s->mask = size - 1;
+    if (s->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when p was met already, else 0 (and p is now). Holds at most the n it was made for. */
+static inline int
+seen_add(Seen *s, const void *p)
+{
+    uintptr_t key = (uintptr_t)p;
+    size_t at = (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> s->shift);
+    while (s->slots[at] != 0) {
+        if (s->slots[at] == key) {
+            return 1;
+        }
+        at = (at + 1) & s->mask;
+    }
+    s->slots[at] = key;
+    return 0;
+}
+
 /* QuickSpec's fields, in its order. */
 typedef struct {
     PyObject *top;         /* tuple[str]: user fields compared with the same live keys */
@@ -858,7 +915,7 @@ index_strings(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (live == NULL) {
         return NULL;
     }
-    PyObject *index = PyDict_New();
+    PyObject *index = dict_for(PyTuple_GET_SIZE(live));
     if (index == NULL) {
         Py_DECREF(live);
         return NULL;
@@ -939,7 +996,7 @@ ids_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "names and matched differ in length");
         goto done;
     }
-    ids = PyDict_New();
+    ids = dict_for(n);
     if (ids == NULL) {
         goto done;
     }
@@ -1012,8 +1069,12 @@ field_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  *
  * find(index, values) -> (found, hits) | None: found[i] = index.get(values[i]) (None finds
  * nothing), and how many found something. None when a value is neither an exact str nor
- * None, when index is not an exact dict, or when two equal values found something (the
- * caller then pairs one object at a time). The reference: reconciler.plan.match.find_python. */
+ * None, when index is not an exact dict, or when one resource is found twice (the caller
+ * then pairs one object at a time). In an index of one resource per value, as index_strings
+ * makes, that is when two equal values found something, as the reference says; in another,
+ * two values finding one resource also answer None, which is cautious. The reference:
+ * reconciler.plan.match.find_python. Which resources were found is kept by address (Seen),
+ * not in a Python set: no string is hashed or compared again. */
 static PyObject *
 find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1030,8 +1091,9 @@ find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(values), hits = 0;
-    PyObject *found = PyList_New(n), *seen = PySet_New(NULL), *result = NULL;
-    if (found == NULL || seen == NULL) {
+    PyObject *found = PyList_New(n), *result = NULL;
+    Seen seen = {NULL, 0, 0};
+    if (found == NULL || seen_init(&seen, n) < 0) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1053,11 +1115,7 @@ find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             continue;
         }
         PyList_SET_ITEM(found, i, r);
-        Py_ssize_t before = PySet_GET_SIZE(seen);
-        if (PySet_Add(seen, v) < 0) {
-            goto done;
-        }
-        if (PySet_GET_SIZE(seen) == before) { /* a value found twice */
+        if (seen_add(&seen, r)) { /* a resource found twice */
             result = Py_NewRef(Py_None);
             goto done;
         }
@@ -1066,7 +1124,7 @@ find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     result = Py_BuildValue("(On)", found, hits);
 done:
     Py_XDECREF(found);
-    Py_XDECREF(seen);
+    PyMem_Free(seen.slots);
     Py_DECREF(values);
     return result;
 }

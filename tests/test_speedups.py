@@ -330,6 +330,20 @@ def test_find_leaves_what_is_not_a_str_to_its_reference() -> None:
     assert match.find_python(index, ["a", "a"]) is None
 
 
+def test_find_is_cautious_where_two_values_find_one_resource() -> None:
+    # An index of one resource under two values (index_strings never makes one): the C pass
+    # tells found resources apart by address, so two values finding one answer None, and
+    # the caller pairs one object at a time, where the second claim is an error.
+    r = {"id": "r"}
+    index = {"a": r, "b": r}
+    assert _speedups.find(index, ["a", "b"]) is None
+    assert _speedups.find(index, ["a", None, "c"]) == ([r, None, None], 1)
+    # Thousands of distinct resources: none is taken for another.
+    many = {f"k{i}": {"id": i} for i in range(5000)}
+    found, hits = _speedups.find(many, [*many, None])
+    assert hits == 5000 and all(f is many[k] for f, k in zip(found, many, strict=False))
+
+
 # ---- same_members ----------------------------------------------------------------------------
 
 _NAMES = [f"u{i}@x" for i in range(40)]

@@ -32,6 +32,9 @@ class Pairing:
     unmatched_live: list[Resource] = field(default_factory=list)
     # The key that matched every paired object not in matched_by (pairing in bulk).
     first_key: str = ""
+    # How many desired objects pair with a live one (``len(matched)`` when all do: then no
+    # caller reads the whole list to find a None).
+    paired: int = 0
     # Live resources an ambiguous match named (each could be the desired object: none is
     # to be treated as not in desired-state).
     contested: list[Resource] = field(default_factory=list)
@@ -216,6 +219,7 @@ class Pairer:
         """The pairing of ``count`` desired objects, with the live resources nobody
         claimed."""
         self.result.matched = list(map(self.pairs.get, range(count)))
+        self.result.paired = len(self.pairs)
         claimed, live = self.claimed, self.live
         self.result.unmatched_live = (
             [] if len(claimed) == len(live) else [r for r in live if id(r) not in claimed]
@@ -294,6 +298,7 @@ def _pair_by_first_key(
         paired = hits + len(pairer.pairs)
     else:
         paired = hits
+    result.paired = paired
     if paired != len(live):
         claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
         result.unmatched_live = [r for r in live if id(r) not in claimed]
