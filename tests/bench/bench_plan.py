@@ -15,12 +15,13 @@ apply, against desired-state kept by department): the core then reads one side o
 out of memory order, which costs it memory waits that json.loads does not have (json.loads
 costs the same in either order, so that ratio is over the lower of its two readings). Each
 core run starts from the desired state as the loader leaves it: what the plan derives and
-keeps on it (memberships) is dropped first, so every run pays for deriving it. The policy overhead is
-judged on two readings, the larger one counting: the wall time of a whole `reconciler plan`
-with and without them (after a warm-up run, so both find the tenant's caches full), and their
-cost measured in process (guard with minus without them) over the CPU time of a whole
-`reconciler plan` without them, which one run of each whole command cannot resolve on a
-shared machine.
+keeps on it (memberships) is dropped first, so every run pays for deriving it.
+
+The policy overhead is judged on two readings, the larger one counting: the wall time of a
+whole `reconciler plan` with and without them (after a warm-up run, so both find the
+tenant's caches full), and their cost measured in process (guard with minus without them)
+over the CPU time of a whole `reconciler plan` without them, which one run of each whole
+command cannot resolve on a shared machine.
 """
 
 from __future__ import annotations
