@@ -1030,13 +1030,17 @@ def _member_ids(members: Any) -> set[str]:
     return {str(m.get("value")) for m in members if isinstance(m, dict)}
 
 
-def same_members_python(desired: Sequence[str], members: Any, ids: Mapping[str, str]) -> bool:
-    """Whether a live group's ``members`` are exactly the users ``desired`` (casefolded
-    userNames, each once), by their live ``ids``: paired users have distinct ids, and one not
-    paired has none, which no live group lists. The reference of
-    ``reconciler._speedups.same_members``."""
-    live_ids = _member_ids(members)
+def _holds_exactly(desired: Sequence[str], live_ids: set[str], ids: Mapping[str, str]) -> bool:
+    """Whether a live group's member ids ``live_ids`` are exactly the users ``desired``
+    (casefolded userNames, each once), by their live ``ids``: paired users have distinct ids,
+    and one not paired has none, which no live group lists."""
     return len(desired) == len(live_ids) and live_ids.issuperset(map(ids.get, desired))
+
+
+def same_members_python(desired: Sequence[str], members: Any, ids: Mapping[str, str]) -> bool:
+    """Whether a live group's ``members`` are exactly the users ``desired``
+    (:func:`_holds_exactly`). The reference of ``reconciler._speedups.same_members``."""
+    return _holds_exactly(desired, _member_ids(members), ids)
 
 
 _native_same: Callable[[Sequence[str], Any, Mapping[str, str]], bool | None] | None
@@ -1067,9 +1071,8 @@ def _members(
     """Add and remove members of a group so that it holds ``desired`` (casefolded
     userNames, each once) and nobody else."""
     ids = b.ids
-    # Every desired member is a member already, and nobody else is (see same_members).
-    if len(desired) == len(live_ids) and live_ids.issuperset(map(ids.get, desired)):
-        return
+    if _holds_exactly(desired, live_ids, ids):
+        return  # every desired member is a member already, and nobody else is
     by_name = b.state.user_by_name
     group_targeted = not partial or _targeted(group, b.targets)
     adds: list[tuple[str, str, str | None]] = []

@@ -256,6 +256,11 @@ def pair(
     return pairer.finish(count)
 
 
+def _ids_found(found: Sequence[Resource | None]) -> set[int]:
+    """The id() of each live resource ``found`` holds (None: nothing found)."""
+    return set(map(id, compress(found, map(is_not, found, repeat(None)))))
+
+
 def _pair_by_first_key(
     count: int,
     desired_keys: DesiredKeys,
@@ -283,7 +288,7 @@ def _pair_by_first_key(
     result = Pairing(matched=found, first_key=key)
     rest = [] if hits == count else list(compress(range(count), map(is_, found, repeat(None))))
     if rest:
-        claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
+        claimed = _ids_found(found)
         pairer = Pairer(live, keys, extract, label, desired_label)
         pairer.indexes[key] = cast(dict[str, Resource | _Dups], index)
         for i in rest:
@@ -300,7 +305,7 @@ def _pair_by_first_key(
         paired = hits
     result.paired = paired
     if paired != len(live):
-        claimed = set(map(id, compress(found, map(is_not, found, repeat(None)))))
+        claimed = _ids_found(found)
         result.unmatched_live = [r for r in live if id(r) not in claimed]
     return result
 
